@@ -1,0 +1,254 @@
+// The one place that reads the environment. Everything else receives a typed, validated Config.
+
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+export interface IceServer {
+  urls: string[];
+  username?: string;
+  credential?: string;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  authToken: string | undefined;
+  roomTokens: ReadonlyMap<string, string>;
+  jwtSecret: string | undefined;
+  adminToken: string | undefined;
+  /** Steady requests per second per client IP on WHIP/WHEP/admin endpoints; 0 turns the limit off. */
+  rateLimitRps: number;
+  /** Extra requests a client may make at once above the steady rate. */
+  rateLimitBurst: number;
+  maxSubsPerRoom: number;
+  allowedOrigin: string;
+  iceServers: IceServer[];
+  announcedIps: string[];
+  rtcPortRange: [number, number] | undefined;
+  recordEnabled: boolean;
+  recordDir: string;
+  logLevel: LogLevel;
+  tls: { certFile: string; keyFile: string } | { selfSigned: true } | undefined;
+  dataDir: string;
+  /** Seconds a session may stay without ICE/DTLS connected before it is reaped. */
+  connectTimeoutSec: number;
+  /** Milliseconds added before every auth failure answer, so tokens cannot be probed quickly. */
+  authFailDelayMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+interface VarDoc {
+  name: string;
+  def: string;
+  doc: string;
+}
+
+/** Every variable the server reads, in the order `--help` lists them. */
+export const ENV_VARS: readonly VarDoc[] = [
+  { name: "PORT", def: "8080", doc: "HTTP(S) port" },
+  { name: "HOST", def: "0.0.0.0", doc: "address to listen on" },
+  { name: "AUTH_TOKEN", def: "", doc: "token that opens every room" },
+  { name: "ROOM_TOKENS", def: "", doc: "per-room tokens: room:token,room2:token2" },
+  { name: "JWT_SECRET", def: "", doc: "HS256 secret for JWTs with claims room (name or *), exp, optional can" },
+  { name: "ADMIN_TOKEN", def: "", doc: "token for /api/admin/* (also opens every room)" },
+  { name: "RATE_LIMIT_RPS", def: "10", doc: "requests per second per client IP on WHIP/WHEP/admin; 0 = off" },
+  { name: "RATE_LIMIT_BURST", def: "20", doc: "requests above the steady rate a client may make at once" },
+  { name: "MAX_SUBS_PER_ROOM", def: "500", doc: "viewers per room; 0 = unlimited" },
+  { name: "ALLOWED_ORIGIN", def: "*", doc: "CORS Access-Control-Allow-Origin" },
+  { name: "ICE_SERVERS", def: "", doc: "comma list: stun:host:port, turn:user:pass@host:port?transport=udp" },
+  { name: "ANNOUNCED_IPS", def: "", doc: "comma list of IPs put in host candidates instead of the local ones (NAT, containers)" },
+  { name: "RTC_PORT_MIN", def: "", doc: "lowest UDP port for media (set with RTC_PORT_MAX)" },
+  { name: "RTC_PORT_MAX", def: "", doc: "highest UDP port for media" },
+  { name: "RECORD_ENABLED", def: "false", doc: "record every room to RECORD_DIR" },
+  { name: "RECORD_DIR", def: "./recordings", doc: "folder for recordings" },
+  { name: "LOG_LEVEL", def: "info", doc: "fatal, error, warn, info, debug, trace or silent" },
+  { name: "TLS_CERT", def: "", doc: "PEM certificate file for HTTPS (with TLS_KEY)" },
+  { name: "TLS_KEY", def: "", doc: "PEM private key file for HTTPS" },
+  { name: "TLS_SELF_SIGNED", def: "false", doc: "serve HTTPS with a self-signed certificate kept in DATA_DIR" },
+  { name: "DATA_DIR", def: "./data", doc: "folder for server state such as the self-signed certificate" },
+  { name: "CONNECT_TIMEOUT", def: "30", doc: "seconds a session may take to connect (and stay disconnected) before it is reaped" },
+];
+
+const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const ROOM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name]?.trim();
+  return v === undefined || v === "" ? undefined : v;
+}
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return def;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string): boolean {
+  const raw = str(env, name)?.toLowerCase();
+  if (raw === undefined) return false;
+  if (["1", "true", "yes", "on"].includes(raw)) return true;
+  if (["0", "false", "no", "off"].includes(raw)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function list(env: Env, name: string): string[] {
+  const raw = str(env, name);
+  if (raw === undefined) return [];
+  return raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+const IPV6 = /^[0-9a-fA-F:]+$/;
+
+function parseRoomTokens(env: Env): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const entry of list(env, "ROOM_TOKENS")) {
+    const i = entry.indexOf(":");
+    const room = i > 0 ? entry.slice(0, i) : "";
+    const token = i > 0 ? entry.slice(i + 1) : "";
+    if (!ROOM_NAME.test(room) || token === "") {
+      throw new ConfigError("ROOM_TOKENS", `entry "${entry}" must be room:token with a valid room name`);
+    }
+    out.set(room, token);
+  }
+  return out;
+}
+
+/** `stun:host:port` or `turn:user:pass@host:port?transport=udp` (credentials move into username/credential). */
+export function parseIceServer(entry: string): IceServer {
+  const m = /^(stuns?|turns?):(?:([^:@]+):([^@]+)@)?([^@?]+?)(\?transport=(udp|tcp))?$/.exec(entry);
+  if (!m) throw new ConfigError("ICE_SERVERS", `"${entry}" is not a stun: or turn: URL`);
+  const [, scheme, username, credential, hostPort, query] = m;
+  if (!/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/.test(hostPort ?? "")) {
+    throw new ConfigError("ICE_SERVERS", `"${entry}" has a bad host:port`);
+  }
+  const isTurn = scheme === "turn" || scheme === "turns";
+  if (isTurn && (username === undefined || credential === undefined)) {
+    throw new ConfigError("ICE_SERVERS", `"${entry}" is a TURN server without user:pass@`);
+  }
+  const server: IceServer = { urls: [`${scheme}:${hostPort}${query ?? ""}`] };
+  if (username !== undefined && credential !== undefined) {
+    server.username = decodeURIComponent(username);
+    server.credential = decodeURIComponent(credential);
+  }
+  return server;
+}
+
+export function loadConfig(env: Env): Config {
+  const logLevel = (str(env, "LOG_LEVEL") ?? "info").toLowerCase();
+  if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
+    throw new ConfigError("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`);
+  }
+
+  const host = str(env, "HOST") ?? "0.0.0.0";
+  if (!IPV4.test(host) && !IPV6.test(host) && !/^[A-Za-z0-9.-]+$/.test(host)) {
+    throw new ConfigError("HOST", `"${host}" is not an address or host name`);
+  }
+
+  const announcedIps = list(env, "ANNOUNCED_IPS");
+  for (const ip of announcedIps) {
+    if (!IPV4.test(ip) && !(IPV6.test(ip) && ip.includes(":"))) {
+      throw new ConfigError("ANNOUNCED_IPS", `"${ip}" is not an IP address`);
+    }
+  }
+
+  const portMinRaw = str(env, "RTC_PORT_MIN");
+  const portMaxRaw = str(env, "RTC_PORT_MAX");
+  let rtcPortRange: [number, number] | undefined;
+  if (portMinRaw !== undefined || portMaxRaw !== undefined) {
+    if (portMinRaw === undefined) throw new ConfigError("RTC_PORT_MIN", "must be set together with RTC_PORT_MAX");
+    if (portMaxRaw === undefined) throw new ConfigError("RTC_PORT_MAX", "must be set together with RTC_PORT_MIN");
+    const min = int(env, "RTC_PORT_MIN", 0, 1024, 65534);
+    const max = int(env, "RTC_PORT_MAX", 0, 1025, 65535);
+    if (max <= min) throw new ConfigError("RTC_PORT_MAX", `must be greater than RTC_PORT_MIN (${min}), got ${max}`);
+    rtcPortRange = [min, max];
+  }
+
+  const certFile = str(env, "TLS_CERT");
+  const keyFile = str(env, "TLS_KEY");
+  const selfSigned = bool(env, "TLS_SELF_SIGNED");
+  let tls: Config["tls"];
+  if (certFile !== undefined || keyFile !== undefined) {
+    if (certFile === undefined) throw new ConfigError("TLS_CERT", "must be set together with TLS_KEY");
+    if (keyFile === undefined) throw new ConfigError("TLS_KEY", "must be set together with TLS_CERT");
+    if (selfSigned) throw new ConfigError("TLS_SELF_SIGNED", "cannot be combined with TLS_CERT/TLS_KEY");
+    tls = { certFile, keyFile };
+  } else if (selfSigned) {
+    tls = { selfSigned: true };
+  }
+
+  const allowedOrigin = str(env, "ALLOWED_ORIGIN") ?? "*";
+  if (allowedOrigin !== "*" && !/^https?:\/\/[^\s/]+$/.test(allowedOrigin)) {
+    throw new ConfigError("ALLOWED_ORIGIN", `must be * or an origin like https://example.com, got "${allowedOrigin}"`);
+  }
+
+  return {
+    port: int(env, "PORT", 8080, 0, 65535),
+    host,
+    authToken: str(env, "AUTH_TOKEN"),
+    roomTokens: parseRoomTokens(env),
+    jwtSecret: str(env, "JWT_SECRET"),
+    adminToken: str(env, "ADMIN_TOKEN"),
+    rateLimitRps: int(env, "RATE_LIMIT_RPS", 10, 0, 1_000_000),
+    rateLimitBurst: int(env, "RATE_LIMIT_BURST", 20, 0, 1_000_000),
+    maxSubsPerRoom: int(env, "MAX_SUBS_PER_ROOM", 500, 0, 1_000_000),
+    allowedOrigin,
+    iceServers: list(env, "ICE_SERVERS").map(parseIceServer),
+    announcedIps,
+    rtcPortRange,
+    recordEnabled: bool(env, "RECORD_ENABLED"),
+    recordDir: str(env, "RECORD_DIR") ?? "./recordings",
+    logLevel: logLevel as LogLevel,
+    tls,
+    dataDir: str(env, "DATA_DIR") ?? "./data",
+    connectTimeoutSec: int(env, "CONNECT_TIMEOUT", 30, 1, 3600),
+    authFailDelayMs: 200,
+  };
+}
+
+export function authEnabled(config: Config): boolean {
+  return (
+    config.authToken !== undefined ||
+    config.roomTokens.size > 0 ||
+    config.jwtSecret !== undefined ||
+    config.adminToken !== undefined
+  );
+}
+
+export function helpText(version: string): string {
+  const lines = [
+    `roomcast ${version}: a WebRTC SFU. Publish with WHIP, play with WHEP, one binary.`,
+    "",
+    "Usage: roomcast [--help] [--version]",
+    "",
+    "Configuration is read from the environment:",
+  ];
+  const width = Math.max(...ENV_VARS.map((v) => v.name.length));
+  for (const v of ENV_VARS) {
+    const def = v.def === "" ? "" : ` (default ${v.def})`;
+    lines.push(`  ${v.name.padEnd(width)}  ${v.doc}${def}`);
+  }
+  lines.push(
+    "",
+    "Endpoints: POST /api/whip/publish/{room}, POST /api/whep/play/{room}, GET /api/rooms, GET /metrics, GET /healthz",
+  );
+  return lines.join("\n");
+}
+
+export { ROOM_NAME };

@@ -1,0 +1,48 @@
+// The HTTP contract of ../shared/seeds/api-reference.txt, built on Hono. Errors map to JSON here and only here.
+import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { HttpError, InvalidStateError } from "../errors.ts";
+import { authGuard } from "./middleware/auth.ts";
+import { rateLimit } from "./middleware/rateLimit.ts";
+import { publicRoutes } from "./routes/public.ts";
+import { roomRoutes } from "./routes/rooms.ts";
+import { sessionRoutes, WHEP, WHIP } from "./routes/sessions.ts";
+import type { AppDeps, AppEnv } from "./types.ts";
+
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const guard = authGuard(deps.authorizer, deps.metrics, deps.config.authFailDelayMs);
+
+  app.use(
+    "*",
+    cors({
+      origin: deps.config.allowedOrigin,
+      allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+      allowHeaders: ["Content-Type", "Authorization", "X-Auth-Token", "If-Match"],
+      exposeHeaders: ["Location", "ETag", "Link", "Accept-Patch", "Accept-Post", "Retry-After"],
+      maxAge: 600,
+    }),
+  );
+
+  const limiter = rateLimit({ rps: deps.config.rateLimitRps, burst: deps.config.rateLimitBurst, metrics: deps.metrics });
+  for (const path of ["/api/whip/*", "/api/whep/*", "/api/admin/*"]) app.use(path, limiter);
+
+  publicRoutes(app, deps);
+  sessionRoutes(app, deps, guard, WHIP);
+  sessionRoutes(app, deps, guard, WHEP);
+  roomRoutes(app, deps, guard);
+
+  app.notFound((c) => c.json({ error: "not found" }, 404));
+
+  app.onError((err, c) => {
+    if (err instanceof HttpError) {
+      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+      return c.json({ error: err.message }, err.status as 400);
+    }
+    if (err instanceof InvalidStateError) return c.json({ error: err.message }, 409);
+    deps.log.error({ err, path: c.req.path }, "request failed");
+    return c.json({ error: "internal server error" }, 500);
+  });
+
+  return app;
+}

@@ -1,0 +1,22 @@
+// GET /healthz, GET /metrics, GET /api/bootstrap: public by design, for probes, scrapers and the web app.
+import type { Hono } from "hono";
+import type { AppDeps, AppEnv } from "../types.ts";
+
+export function publicRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
+  app.get("/healthz", (c) => c.text("ok"));
+
+  app.get("/metrics", async (c) => {
+    const { contentType, body } = await deps.metrics.render();
+    return c.body(body, 200, { "Content-Type": contentType });
+  });
+
+  app.get("/api/bootstrap", (c) =>
+    c.json({
+      authEnabled: deps.authorizer.enabled,
+      recordEnabled: deps.config.recordEnabled,
+      iceServers: deps.config.iceServers,
+      features: { rooms: true, records: deps.config.recordEnabled },
+      version: deps.version,
+    }),
+  );
+}

@@ -1,0 +1,29 @@
+// GET /api/rooms, GET /api/rooms/{room}, POST /api/admin/rooms/{room}/close.
+import type { Hono } from "hono";
+import { notFound } from "../../errors.ts";
+import type { AuthGuard } from "../middleware/auth.ts";
+import type { AppDeps, AppEnv } from "../types.ts";
+import { roomParam } from "./sessions.ts";
+
+export function roomRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
+  app.get("/api/rooms", async (c) => {
+    const visible = await guard.roomFilter(c);
+    return c.json(deps.registry.list().filter((r) => visible(r.name)));
+  });
+
+  app.get("/api/rooms/:room", async (c) => {
+    const name = roomParam(c.req.param("room"));
+    await guard.room(c, name, "play");
+    const room = deps.registry.get(name);
+    if (!room) throw notFound("room not found");
+    return c.json(room.details());
+  });
+
+  app.post("/api/admin/rooms/:room/close", async (c) => {
+    await guard.admin(c);
+    const name = roomParam(c.req.param("room"));
+    if (!deps.registry.closeRoom(name, "closed by admin")) throw notFound("room not found");
+    deps.log.info({ room: name }, "room closed by admin");
+    return c.json({ closed: name }, 200);
+  });
+}

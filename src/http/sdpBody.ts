@@ -1,0 +1,46 @@
+import type { Context } from "hono";
+import { HttpError, invalidSdp, payloadTooLarge, unsupportedMediaType } from "../errors.ts";
+import { parseOffer, SdpError, type ParsedOffer } from "../rtc/sdp.ts";
+
+/** The reference's hard limit for SDP bodies. */
+export const MAX_SDP_BYTES = 1024 * 1024;
+
+const SDP_TYPES = ["application/sdp", "text/plain"];
+
+/**
+ * Reads an SDP offer body with the 1 MB limit enforced while streaming (a lying or absent Content-Length does not
+ * get past it), then validates it. Throws 413, 415 or 400 {"error":"invalid SDP"}.
+ */
+export async function readOffer(c: Context): Promise<{ sdp: string; offer: ParsedOffer }> {
+  const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
+  if (type !== undefined && type !== "" && !SDP_TYPES.includes(type)) throw unsupportedMediaType();
+  const declared = Number(c.req.header("content-length") ?? "0");
+  if (declared > MAX_SDP_BYTES) throw payloadTooLarge();
+  const body = c.req.raw.body;
+  if (!body) throw invalidSdp();
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > MAX_SDP_BYTES) {
+      await reader.cancel().catch(() => undefined);
+      throw payloadTooLarge();
+    }
+    chunks.push(value);
+  }
+  let sdp: string;
+  try {
+    sdp = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw invalidSdp();
+  }
+  try {
+    return { sdp, offer: parseOffer(sdp) };
+  } catch (err) {
+    if (err instanceof SdpError) throw new HttpError(400, "invalid SDP", { "X-Error-Detail": err.detail });
+    throw err;
+  }
+}

@@ -1,0 +1,23 @@
+import type { Authorizer } from "../auth/authorizer.ts";
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import type { RoomRegistry } from "../room/registry.ts";
+
+/** What the HTTP layer is built from; tests build it with real parts and no listening server. */
+export interface AppDeps {
+  config: Config;
+  registry: RoomRegistry;
+  authorizer: Authorizer;
+  metrics: Metrics;
+  log: Logger;
+  version: string;
+}
+
+/** Per-request bindings the platform passes to app.fetch. */
+export interface Bindings {
+  /** The client's IP as the socket sees it. */
+  ip?: string;
+}
+
+export type AppEnv = { Bindings: Bindings };

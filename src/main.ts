@@ -1,0 +1,96 @@
+// roomcast's entry point: arguments, configuration (read once), then the server.
+import { Authorizer } from "./auth/authorizer.ts";
+import { ConfigError, helpText, loadConfig } from "./config.ts";
+import { createApp } from "./http/app.ts";
+import { createLogger } from "./log.ts";
+import { Metrics } from "./metrics/metrics.ts";
+import { serve } from "./platform/bun.ts";
+import { RoomRegistry } from "./room/registry.ts";
+import { VERSION } from "./version.ts";
+
+const SHUTDOWN_DEADLINE_MS = 4500;
+
+async function main(argv: string[]): Promise<void> {
+  for (const arg of argv) {
+    if (arg === "--help" || arg === "-h") {
+      console.log(helpText(VERSION));
+      process.exit(0);
+    }
+    if (arg === "--version" || arg === "-v") {
+      console.log(VERSION);
+      process.exit(0);
+    }
+    console.error(`roomcast: unknown argument "${arg}" (try --help)`);
+    process.exit(2);
+  }
+
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`roomcast: invalid configuration: ${err.message}`);
+      process.exit(1);
+    }
+    throw err;
+  }
+
+  const log = createLogger(config.logLevel);
+  // A media server must outlive any one bad packet or peer: log and keep serving the other rooms.
+  process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception"));
+  process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
+
+  const metrics = new Metrics();
+  const authorizer = new Authorizer(config);
+  if (!authorizer.enabled) {
+    log.warn("no AUTH_TOKEN, ROOM_TOKENS, JWT_SECRET or ADMIN_TOKEN set: every room is open to anyone");
+  }
+  const registry = new RoomRegistry({ config, metrics, log });
+  const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION });
+
+  let tls;
+  try {
+    // Loaded only when HTTPS is on: the x509 stack is the heaviest import and plain HTTP never needs it.
+    tls = config.tls === undefined ? undefined : await (await import("./tls/certificate.ts")).loadTls(config, log);
+  } catch (err) {
+    if (err instanceof Error && err.name === "TlsError") {
+      console.error(`roomcast: ${err.message}`);
+      process.exit(1);
+    }
+    throw err;
+  }
+
+  let server;
+  try {
+    server = serve(app, { port: config.port, host: config.host, tls });
+  } catch (err) {
+    console.error(`roomcast: cannot listen on ${config.host}:${config.port}: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  const scheme = tls ? "https" : "http";
+  log.info({ port: server.port, host: config.host, version: VERSION, tls: tls !== undefined }, `listening on ${scheme}://${config.host}:${server.port}`);
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    const deadline = setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS);
+    deadline.unref?.();
+    registry.close(`server shutting down (${signal})`);
+    void server
+      .stop(true)
+      .catch(() => undefined)
+      .finally(() => {
+        // Let the peers' DTLS close alerts leave the sockets before the process ends.
+        setTimeout(() => {
+          log.flush?.();
+          process.exit(0);
+        }, 300);
+      });
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+void main(process.argv.slice(2));

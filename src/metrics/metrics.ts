@@ -1,0 +1,101 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+
+/** The reference's four metrics under their exact names, plus what an operator needs to run the server. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly liveRooms = new Gauge({ name: "live_rooms", help: "Active room count", registers: [this.registry] });
+  readonly liveSubscribers = new Gauge({
+    name: "live_subscribers",
+    help: "Subscribers per room",
+    labelNames: ["room"] as const,
+    registers: [this.registry],
+  });
+  readonly rtpBytes = new Counter({
+    name: "live_rtp_bytes_total",
+    help: "Total RTP bytes received from publishers",
+    labelNames: ["room"] as const,
+    registers: [this.registry],
+  });
+  readonly rtpPackets = new Counter({
+    name: "live_rtp_packets_total",
+    help: "Total RTP packets received from publishers",
+    labelNames: ["room"] as const,
+    registers: [this.registry],
+  });
+  readonly sessions = new Gauge({
+    name: "roomcast_sessions",
+    help: "Open sessions by kind",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  readonly sessionsTotal = new Counter({
+    name: "roomcast_sessions_total",
+    help: "Sessions created by kind",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  readonly pli = new Counter({
+    name: "roomcast_pli_total",
+    help: "Keyframe requests by where they went: sent to publishers, or throttled",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly nack = new Counter({
+    name: "roomcast_nack_total",
+    help: "NACK feedback packets received from viewers",
+    registers: [this.registry],
+  });
+  readonly packetsLost = new Counter({
+    name: "roomcast_rtp_packets_lost_total",
+    help: "RTP packets missing from publishers (sequence gaps)",
+    registers: [this.registry],
+  });
+  readonly packetsForwarded = new Counter({
+    name: "roomcast_rtp_packets_forwarded_total",
+    help: "RTP packets handed to viewers",
+    registers: [this.registry],
+  });
+  readonly packetsDropped = new Counter({
+    name: "roomcast_rtp_packets_dropped_total",
+    help: "RTP packets not forwarded, by reason",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly authFailures = new Counter({
+    name: "roomcast_auth_failures_total",
+    help: "Requests refused by auth, by status",
+    labelNames: ["status"] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: "roomcast_rate_limited_total",
+    help: "Requests refused by the rate limiter",
+    registers: [this.registry],
+  });
+  readonly httpRequests = new Counter({
+    name: "roomcast_http_requests_total",
+    help: "HTTP requests by route and status",
+    labelNames: ["route", "status"] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    for (const kind of ["publisher", "viewer"]) {
+      this.sessions.labels(kind).set(0);
+      this.sessionsTotal.labels(kind).inc(0);
+    }
+    this.liveRooms.set(0);
+  }
+
+  /** Closed rooms leave no label sets behind, so cardinality follows live rooms only. */
+  forgetRoom(room: string): void {
+    this.liveSubscribers.remove(room);
+    this.rtpBytes.remove(room);
+    this.rtpPackets.remove(room);
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,39 @@
+// Every Bun-only call lives here, so the rest of src/ loads under Node (vitest) unchanged.
+import type { Hono } from "hono";
+import type { AppEnv } from "../http/types.ts";
+
+export interface ServeOptions {
+  port: number;
+  host: string;
+  tls: { cert: string; key: string } | undefined;
+}
+
+export interface RunningServer {
+  port: number;
+  /** Stops accepting; with force, drops open connections too. */
+  stop(force: boolean): Promise<void>;
+}
+
+export function serve(app: Hono<AppEnv>, opts: ServeOptions): RunningServer {
+  const server = Bun.serve({
+    port: opts.port,
+    hostname: opts.host,
+    tls: opts.tls,
+    // The SDP limit is enforced by the routes (413 JSON); this only caps what Bun buffers for any request.
+    maxRequestBodySize: 8 * 1024 * 1024,
+    fetch(req, srv) {
+      return app.fetch(req, { ip: srv.requestIP(req)?.address });
+    },
+    error(err) {
+      return new Response(JSON.stringify({ error: "internal server error" }), {
+        status: 500,
+        headers: { "Content-Type": "application/json" },
+      });
+      void err;
+    },
+  });
+  return {
+    port: server.port ?? opts.port,
+    stop: (force) => server.stop(force),
+  };
+}

@@ -1,0 +1,113 @@
+// A WHIP session: one werift peer that receives the publisher's tracks and owns them.
+import type { RTCPeerConnection } from "werift";
+import { invalidSdp, badRequest } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { choosePublisherCodec, type CodecInfo } from "../rtc/codecs.ts";
+import { createPeer, rewriteCandidates, waitGatheringComplete } from "../rtc/peer.ts";
+import { activeMedia, type MediaKind, type ParsedOffer } from "../rtc/sdp.ts";
+import { PublishedTrack, type TrackHooks } from "./publishedTrack.ts";
+import {
+  closePeer,
+  newPublicId,
+  newSecretId,
+  watchConnection,
+  type ConnectionWatch,
+  type SessionState,
+} from "./session.ts";
+import type { RoomContext } from "./context.ts";
+
+export interface PublisherEvents {
+  onClosed(session: PublisherSession, reason: string): void;
+}
+
+export class PublisherSession {
+  readonly kind = "publisher" as const;
+  readonly id = newSecretId();
+  readonly publicId = newPublicId();
+  readonly createdAt = new Date();
+  readonly tracks: PublishedTrack[];
+  state: SessionState = "connecting";
+  readonly log: Logger;
+
+  #pc: RTCPeerConnection;
+  #watch: ConnectionWatch | undefined;
+  #closed = false;
+  readonly #ctx: RoomContext;
+  readonly #events: PublisherEvents;
+
+  /** Validates what the offer publishes and builds the tracks; the peer is negotiated by answer(). */
+  constructor(ctx: RoomContext, room: string, offer: ParsedOffer, hooks: TrackHooks, events: PublisherEvents) {
+    this.#ctx = ctx;
+    this.#events = events;
+    this.log = ctx.log.child({ room, session: this.publicId, kind: "publisher" });
+    const media = activeMedia(offer, "send");
+    if (media.length === 0) throw badRequest("offer has no audio or video to publish (all sections are recvonly or inactive)");
+    const perKind: Record<MediaKind, CodecInfo | undefined> = { audio: undefined, video: undefined };
+    const counts: Record<MediaKind, number> = { audio: 0, video: 0 };
+    this.tracks = [];
+    for (const m of media) {
+      const kind = m.kind as MediaKind;
+      const codec = perKind[kind] ?? choosePublisherCodec(m);
+      if (!codec) {
+        throw badRequest(`${kind} section offers no codec roomcast forwards (${m.codecs.map((c) => c.name).join(", ")})`);
+      }
+      perKind[kind] = codec;
+      this.tracks.push(new PublishedTrack(kind, counts[kind]++, m.mid, codec, hooks));
+    }
+    this.#pc = createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "publisher" });
+  }
+
+  get codecs(): CodecInfo[] {
+    return this.tracks.map((t) => t.codec);
+  }
+
+  /** Negotiates with werift and returns the SDP answer with every server candidate. */
+  async answer(offerSdp: string): Promise<string> {
+    const pc = this.#pc;
+    pc.ontrack = (ev) => {
+      const mid = ev.transceiver.mid;
+      const track = this.tracks.find((t) => t.mid !== undefined && t.mid === mid) ?? this.tracks.find((t) => t.kind === ev.track.kind);
+      track?.bind(ev.track, ev.receiver);
+    };
+    try {
+      await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
+      const answer = await pc.createAnswer();
+      await pc.setLocalDescription(answer);
+      await waitGatheringComplete(pc);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, "negotiation failed");
+      throw invalidSdp();
+    }
+    const sdp = pc.localDescription?.sdp;
+    if (!sdp) throw invalidSdp();
+    this.#watch = watchConnection(pc, {
+      connectTimeoutMs: this.#ctx.config.connectTimeoutSec * 1000,
+      disconnectGraceMs: Math.min(10_000, this.#ctx.config.connectTimeoutSec * 1000),
+      onState: (state) => {
+        this.state = state;
+        if (state === "connected") {
+          this.log.info("publisher connected");
+          for (const t of this.tracks) t.requestKeyframe();
+        }
+      },
+      onDead: (reason) => this.close(reason),
+    });
+    return rewriteCandidates(sdp, this.#ctx.config.announcedIps);
+  }
+
+  /** Closes the peer and the tracks; idempotent. The room closes the viewers. */
+  close(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.state = "closed";
+    this.#watch?.stop();
+    for (const t of this.tracks) t.close();
+    void closePeer(this.#pc);
+    this.log.info({ reason }, "publisher closed");
+    this.#events.onClosed(this, reason);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+}

@@ -1,0 +1,135 @@
+// The server's rooms, and the index from secret session ids (the Location URLs) to sessions.
+import { noPublisher, publisherExists, serviceUnavailable } from "../errors.ts";
+import type { ParsedOffer } from "../rtc/sdp.ts";
+import type { RoomContext } from "./context.ts";
+import type { PublisherSession } from "./publisher.ts";
+import { Room, type RoomSummary } from "./room.ts";
+import type { ViewerSession } from "./viewer.ts";
+
+export type Session = PublisherSession | ViewerSession;
+
+export interface Negotiated<S extends Session> {
+  session: S;
+  answer: string;
+}
+
+export class RoomRegistry {
+  readonly #rooms = new Map<string, Room>();
+  readonly #sessions = new Map<string, { session: Session; room: Room }>();
+  readonly #ctx: RoomContext;
+  #closed = false;
+  #lastTick = Date.now();
+  readonly #ticker: ReturnType<typeof setInterval>;
+
+  constructor(ctx: RoomContext) {
+    this.#ctx = ctx;
+    this.#ticker = setInterval(() => this.#tick(), 1000);
+    this.#ticker.unref?.();
+  }
+
+  get(name: string): Room | undefined {
+    return this.#rooms.get(name);
+  }
+
+  list(): RoomSummary[] {
+    return [...this.#rooms.values()].map((r) => r.summary()).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  rooms(): Room[] {
+    return [...this.#rooms.values()];
+  }
+
+  session(id: string): { session: Session; room: Room } | undefined {
+    return this.#sessions.get(id);
+  }
+
+  /** The room is claimed before the first await, so two racing publishes cannot both win. */
+  async publish(name: string, offer: ParsedOffer, sdp: string): Promise<Negotiated<PublisherSession>> {
+    if (this.#closed) throw serviceUnavailable("server is shutting down");
+    const existing = this.#rooms.get(name);
+    if (existing?.publisher && !existing.publisher.closed) throw publisherExists();
+    const room = existing ?? this.#openRoom(name);
+    let session: PublisherSession;
+    try {
+      session = room.createPublisher(offer);
+    } catch (err) {
+      if (!existing) room.close("publish refused");
+      throw err;
+    }
+    try {
+      const answer = await session.answer(sdp);
+      if (session.closed) throw serviceUnavailable("session closed during negotiation");
+      return { session, answer };
+    } catch (err) {
+      session.close("negotiation failed");
+      throw err;
+    }
+  }
+
+  async play(name: string, offer: ParsedOffer, sdp: string): Promise<Negotiated<ViewerSession>> {
+    if (this.#closed) throw serviceUnavailable("server is shutting down");
+    const room = this.#rooms.get(name);
+    if (!room || !room.publisher || room.publisher.closed) throw noPublisher();
+    const session = room.createViewer(offer);
+    try {
+      const answer = await session.answer(sdp);
+      if (session.closed) throw noPublisher();
+      return { session, answer };
+    } catch (err) {
+      session.close("negotiation failed");
+      throw err;
+    }
+  }
+
+  /** Ends one session by its secret id; false when there is no such session (a second DELETE). */
+  endSession(id: string, reason: string): boolean {
+    const entry = this.#sessions.get(id);
+    if (!entry) return false;
+    entry.session.close(reason);
+    return true;
+  }
+
+  closeRoom(name: string, reason: string): boolean {
+    const room = this.#rooms.get(name);
+    if (!room) return false;
+    room.close(reason);
+    return true;
+  }
+
+  /** Shutdown: no new sessions, every room closed. */
+  close(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#ticker);
+    for (const room of [...this.#rooms.values()]) room.close(reason);
+  }
+
+  #openRoom(name: string): Room {
+    const { metrics } = this.#ctx;
+    const room: Room = new Room(this.#ctx, name, {
+      onClosed: (r) => {
+        if (this.#rooms.get(r.name) === r) this.#rooms.delete(r.name);
+        metrics.liveRooms.set(this.#rooms.size);
+      },
+      onSessionOpened: (s) => {
+        this.#sessions.set(s.id, { session: s, room });
+        metrics.sessions.labels(s.kind).inc();
+        metrics.sessionsTotal.labels(s.kind).inc();
+      },
+      onSessionClosed: (s) => {
+        if (this.#sessions.delete(s.id)) metrics.sessions.labels(s.kind).dec();
+      },
+    });
+    this.#rooms.set(name, room);
+    metrics.liveRooms.set(this.#rooms.size);
+    room.log.info("room opened");
+    return room;
+  }
+
+  #tick(): void {
+    const now = Date.now();
+    const elapsed = now - this.#lastTick;
+    this.#lastTick = now;
+    for (const room of this.#rooms.values()) room.tick(elapsed);
+  }
+}

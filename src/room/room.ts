@@ -1,0 +1,173 @@
+// A room: one publisher, its viewers. Created by the first publish, closed when the publisher leaves
+// (its viewers are closed with it, so they learn within the second).
+import type { Counter } from "prom-client";
+import { InvalidStateError, subscriberLimit } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { ParsedOffer } from "../rtc/sdp.ts";
+import type { RoomContext } from "./context.ts";
+import { PublisherSession } from "./publisher.ts";
+import type { TrackHooks } from "./publishedTrack.ts";
+import { ViewerSession } from "./viewer.ts";
+
+export interface RoomEvents {
+  onClosed(room: Room): void;
+  onSessionOpened(session: PublisherSession | ViewerSession): void;
+  onSessionClosed(session: PublisherSession | ViewerSession): void;
+}
+
+export interface RoomSummary {
+  name: string;
+  hasPublisher: boolean;
+  tracks: number;
+  subscribers: number;
+}
+
+export class Room {
+  readonly name: string;
+  readonly createdAt = new Date();
+  readonly log: Logger;
+  publisher: PublisherSession | undefined;
+  readonly viewers = new Map<string, ViewerSession>();
+
+  #closed = false;
+  readonly #ctx: RoomContext;
+  readonly #events: RoomEvents;
+  readonly #hooks: TrackHooks;
+  readonly #bytes: Counter.Internal;
+  readonly #packets: Counter.Internal;
+
+  constructor(ctx: RoomContext, name: string, events: RoomEvents) {
+    this.name = name;
+    this.#ctx = ctx;
+    this.#events = events;
+    this.log = ctx.log.child({ room: name });
+    // Label children are looked up once, not per packet.
+    this.#bytes = ctx.metrics.rtpBytes.labels(name);
+    this.#packets = ctx.metrics.rtpPackets.labels(name);
+    ctx.metrics.liveSubscribers.labels(name).set(0);
+    const { metrics } = ctx;
+    const bytes = this.#bytes;
+    const packets = this.#packets;
+    const forwarded = metrics.packetsForwarded;
+    const lost = metrics.packetsLost;
+    this.#hooks = {
+      onPacket(size) {
+        bytes.inc(size);
+        packets.inc();
+      },
+      onLost(count) {
+        lost.inc(count);
+      },
+      onForwarded(count) {
+        forwarded.inc(count);
+      },
+      onKeyframeRequest(sent) {
+        metrics.pli.labels(sent ? "sent" : "throttled").inc();
+      },
+    };
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Builds the publisher session; the caller has already checked that the room is free. */
+  createPublisher(offer: ParsedOffer): PublisherSession {
+    if (this.#closed) throw new InvalidStateError("room is closed");
+    const session = new PublisherSession(this.#ctx, this.name, offer, this.#hooks, {
+      onClosed: (s, reason) => {
+        this.#events.onSessionClosed(s);
+        if (this.publisher === s) this.close(`publisher left: ${reason}`);
+      },
+    });
+    this.publisher = session;
+    this.#events.onSessionOpened(session);
+    return session;
+  }
+
+  createViewer(offer: ParsedOffer): ViewerSession {
+    if (this.#closed || !this.publisher) throw new InvalidStateError("room has no publisher");
+    const max = this.#ctx.config.maxSubsPerRoom;
+    if (max > 0 && this.viewers.size >= max) throw subscriberLimit();
+    const session = new ViewerSession(this.#ctx, this.name, offer, this.publisher.tracks, {
+      onClosed: (s) => {
+        this.viewers.delete(s.id);
+        this.#ctx.metrics.liveSubscribers.labels(this.name).set(this.viewers.size);
+        this.#events.onSessionClosed(s);
+      },
+    });
+    this.viewers.set(session.id, session);
+    this.#ctx.metrics.liveSubscribers.labels(this.name).set(this.viewers.size);
+    this.#events.onSessionOpened(session);
+    return session;
+  }
+
+  /** Once a second: per-track bitrate. */
+  tick(elapsedMs: number): void {
+    for (const t of this.publisher?.tracks ?? []) t.tick(elapsedMs);
+  }
+
+  summary(): RoomSummary {
+    return {
+      name: this.name,
+      hasPublisher: this.publisher !== undefined && !this.publisher.closed,
+      tracks: this.publisher?.tracks.length ?? 0,
+      subscribers: this.viewers.size,
+    };
+  }
+
+  details() {
+    const p = this.publisher;
+    return {
+      ...this.summary(),
+      liveSince: this.createdAt.toISOString(),
+      bitrate: (p?.tracks ?? []).reduce((sum, t) => sum + t.bitrate, 0),
+      tracks: (p?.tracks ?? []).map((t) => ({
+        kind: t.kind,
+        index: t.index,
+        codec: t.codec.mimeType,
+        fmtp: t.codec.fmtp,
+        ssrc: t.ssrc ?? null,
+        packets: t.counters.packets,
+        bytes: t.counters.bytes,
+        packetsLost: t.counters.lost,
+        bitrate: t.bitrate,
+        viewers: t.viewerCount,
+      })),
+      publisher: p
+        ? {
+            id: p.publicId,
+            state: p.state,
+            createdAt: p.createdAt.toISOString(),
+            packetsReceived: p.tracks.reduce((s, t) => s + t.counters.packets, 0),
+            bytesReceived: p.tracks.reduce((s, t) => s + t.counters.bytes, 0),
+            packetsLost: p.tracks.reduce((s, t) => s + t.counters.lost, 0),
+          }
+        : null,
+      viewers: [...this.viewers.values()].map((v) => {
+        const senders = v.senderStats();
+        return {
+          id: v.publicId,
+          state: v.state,
+          createdAt: v.createdAt.toISOString(),
+          codecs: v.codecs.map((c) => c.mimeType),
+          packetsSent: senders.reduce((s, x) => s + x.packetsSent, 0),
+          bytesSent: senders.reduce((s, x) => s + x.bytesSent, 0),
+          nacks: senders.reduce((s, x) => s + x.nacks, 0),
+          plis: senders.reduce((s, x) => s + x.plis, 0),
+        };
+      }),
+    };
+  }
+
+  /** Closes viewers, then the publisher, then tells the registry; idempotent. */
+  close(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const v of [...this.viewers.values()]) v.close(reason);
+    this.publisher?.close(reason);
+    this.#ctx.metrics.forgetRoom(this.name);
+    this.log.info({ reason }, "room closed");
+    this.#events.onClosed(this);
+  }
+}

@@ -1,0 +1,173 @@
+// A WHEP session: one werift peer whose senders are fed by the publisher's tracks.
+import type { RTCPeerConnection, RTCRtpSender } from "werift";
+import { badRequest, invalidSdp } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { chooseViewerCodec, describeCodec, type CodecInfo } from "../rtc/codecs.ts";
+import { createPeer, rewriteCandidates, waitGatheringComplete } from "../rtc/peer.ts";
+import { activeMedia, type MediaKind, type OfferedMedia, type ParsedOffer } from "../rtc/sdp.ts";
+import type { RoomContext } from "./context.ts";
+import type { PublishedTrack } from "./publishedTrack.ts";
+import {
+  closePeer,
+  newPublicId,
+  newSecretId,
+  watchConnection,
+  type ConnectionWatch,
+  type SessionState,
+} from "./session.ts";
+
+export interface ViewerEvents {
+  onClosed(session: ViewerSession, reason: string): void;
+}
+
+interface SenderCounters {
+  packetCount: number;
+  octetCount: number;
+  nackCount: number;
+  pliCount: number;
+}
+
+interface Binding {
+  track: PublishedTrack;
+  mid: string | undefined;
+  codec: CodecInfo;
+  sender: RTCRtpSender | undefined;
+}
+
+export class ViewerSession {
+  readonly kind = "viewer" as const;
+  readonly id = newSecretId();
+  readonly publicId = newPublicId();
+  readonly createdAt = new Date();
+  state: SessionState = "connecting";
+  readonly log: Logger;
+  plis = 0;
+  nacks = 0;
+
+  #pc: RTCPeerConnection;
+  #bindings: Binding[] = [];
+  #watch: ConnectionWatch | undefined;
+  #closed = false;
+  readonly #ctx: RoomContext;
+  readonly #events: ViewerEvents;
+
+  /** Pairs each m-line the viewer wants with a publisher track of its kind, in order, and picks its codec. */
+  constructor(ctx: RoomContext, room: string, offer: ParsedOffer, tracks: readonly PublishedTrack[], events: ViewerEvents) {
+    this.#ctx = ctx;
+    this.#events = events;
+    this.log = ctx.log.child({ room, session: this.publicId, kind: "viewer" });
+    const wanted = activeMedia(offer, "recv");
+    if (wanted.length === 0) throw badRequest("offer has no audio or video to receive (all sections are sendonly or inactive)");
+    const used = new Set<PublishedTrack>();
+    const perKind: Record<MediaKind, CodecInfo | undefined> = { audio: undefined, video: undefined };
+    for (const m of wanted) {
+      const kind = m.kind as MediaKind;
+      const track = tracks.find((t) => t.kind === kind && !used.has(t));
+      if (!track) continue;
+      const codec = perKind[kind] ?? this.#pickCodec(track, m);
+      used.add(track);
+      perKind[kind] = codec;
+      this.#bindings.push({ track, mid: m.mid, codec, sender: undefined });
+    }
+    if (this.#bindings.length === 0) throw badRequest("offer asks for no kind of media this room publishes");
+    this.#pc = createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "viewer" });
+  }
+
+  #pickCodec(track: PublishedTrack, m: OfferedMedia): CodecInfo {
+    const codec = chooseViewerCodec(track.codec, m);
+    if (!codec) {
+      throw badRequest(`viewer offer cannot receive the publisher's ${track.kind} codec ${describeCodec(track.codec)}`);
+    }
+    return codec;
+  }
+
+  get codecs(): CodecInfo[] {
+    return this.#bindings.map((b) => b.codec);
+  }
+
+  async answer(offerSdp: string): Promise<string> {
+    const pc = this.#pc;
+    try {
+      await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
+      const transceivers = pc.getTransceivers();
+      for (const b of this.#bindings) {
+        const t = transceivers.find((x) => x.mid === b.mid) ?? transceivers.find((x) => x.kind === b.track.kind);
+        if (!t) continue;
+        t.setDirection("sendonly");
+        b.sender = t.sender;
+      }
+      const answer = await pc.createAnswer();
+      await pc.setLocalDescription(answer);
+      await waitGatheringComplete(pc);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, "negotiation failed");
+      throw invalidSdp();
+    }
+    const sdp = pc.localDescription?.sdp;
+    if (!sdp) throw invalidSdp();
+    for (const b of this.#bindings) {
+      const sender = b.sender;
+      if (!sender) continue;
+      sender.onPictureLossIndication.subscribe(() => {
+        this.plis++;
+        b.track.requestKeyframe();
+      });
+      sender.onGenericNack.subscribe(() => {
+        this.nacks++;
+        this.#ctx.metrics.nack.inc();
+      });
+    }
+    this.#watch = watchConnection(pc, {
+      connectTimeoutMs: this.#ctx.config.connectTimeoutSec * 1000,
+      disconnectGraceMs: Math.min(10_000, this.#ctx.config.connectTimeoutSec * 1000),
+      onState: (state) => {
+        this.state = state;
+        if (state === "connected") this.#startForwarding();
+      },
+      onDead: (reason) => this.close(reason),
+    });
+    return rewriteCandidates(sdp, this.#ctx.config.announcedIps);
+  }
+
+  /** Packets flow only once DTLS is up; a keyframe is requested at once so the first picture comes quickly. */
+  #startForwarding(): void {
+    if (this.#closed) return;
+    this.log.info("viewer connected");
+    for (const b of this.#bindings) {
+      if (!b.sender) continue;
+      b.track.addSink(b.sender);
+      b.track.requestKeyframe();
+    }
+  }
+
+  /** Stats per binding for the room API. */
+  senderStats(): { kind: MediaKind; codec: string; packetsSent: number; bytesSent: number; nacks: number; plis: number }[] {
+    return this.#bindings.map((b) => {
+      // werift keeps these counters private but up to date; reading them avoids a second count on the hot path.
+      const s = b.sender as unknown as SenderCounters | undefined;
+      return {
+        kind: b.track.kind,
+        codec: b.codec.mimeType,
+        packetsSent: s?.packetCount ?? 0,
+        bytesSent: s?.octetCount ?? 0,
+        nacks: s?.nackCount ?? 0,
+        plis: s?.pliCount ?? 0,
+      };
+    });
+  }
+
+  close(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.state = "closed";
+    this.#watch?.stop();
+    for (const b of this.#bindings) if (b.sender) b.track.removeSink(b.sender);
+    void closePeer(this.#pc);
+    this.log.info({ reason }, "viewer closed");
+    this.#events.onClosed(this, reason);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+}
