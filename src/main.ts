@@ -1,4 +1,5 @@
 // roomcast's entry point: arguments, configuration (read once), then the server.
+import "./polyfills.ts";
 import { Authorizer } from "./auth/authorizer.ts";
 import { ConfigError, helpText, loadConfig } from "./config.ts";
 import { createApp } from "./http/app.ts";

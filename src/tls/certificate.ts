@@ -1,6 +1,5 @@
 // HTTPS material: operator files, or a self-signed certificate made once with @peculiar/x509 and kept in DATA_DIR.
-// @peculiar/x509 resolves its ASN.1 schemas through tsyringe, which needs the Reflect metadata polyfill first.
-import "reflect-metadata";
+import "../polyfills.ts";
 import { createHash, webcrypto } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
