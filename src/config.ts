@@ -144,8 +144,12 @@ export function parseIceServer(entry: string): IceServer {
   }
   const server: IceServer = { urls: [`${scheme}:${hostPort}${query ?? ""}`] };
   if (username !== undefined && credential !== undefined) {
-    server.username = decodeURIComponent(username);
-    server.credential = decodeURIComponent(credential);
+    try {
+      server.username = decodeURIComponent(username);
+      server.credential = decodeURIComponent(credential);
+    } catch {
+      throw new ConfigError("ICE_SERVERS", `"${scheme}:${hostPort}" has a bad %-escape in user:pass (write a literal % as %25)`);
+    }
   }
   return server;
 }

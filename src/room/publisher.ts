@@ -27,6 +27,8 @@ export class PublisherSession {
   readonly createdAt = new Date();
   readonly tracks: PublishedTrack[];
   state: SessionState = "connecting";
+  /** When the transport last became connected; 0 before. */
+  connectedAt = 0;
   readonly log: Logger;
 
   #pc: RTCPeerConnection;
@@ -86,6 +88,7 @@ export class PublisherSession {
       onState: (state) => {
         this.state = state;
         if (state === "connected") {
+          this.connectedAt = Date.now();
           this.log.info("publisher connected");
           for (const t of this.tracks) t.requestKeyframe();
         }
@@ -93,6 +96,16 @@ export class PublisherSession {
       onDead: (reason) => this.close(reason),
     });
     return rewriteCandidates(sdp, this.#ctx.config.announcedIps);
+  }
+
+  /**
+   * A publisher whose client vanished keeps ICE "connected" until consent expires (30 s); media stopping is a
+   * faster sign. Reaps after `idleMs` with no RTP on any track.
+   */
+  reapIfIdle(now: number, idleMs: number): void {
+    if (this.#closed || this.state !== "connected") return;
+    const last = Math.max(this.connectedAt, ...this.tracks.map((t) => t.lastPacketAt));
+    if (now - last > idleMs) this.close(`no media for ${Math.round(idleMs / 1000)} s`);
   }
 
   /** Closes the peer and the tracks; idempotent. The room closes the viewers. */

@@ -130,6 +130,6 @@ export class RoomRegistry {
     const now = Date.now();
     const elapsed = now - this.#lastTick;
     this.#lastTick = now;
-    for (const room of this.#rooms.values()) room.tick(elapsed);
+    for (const room of [...this.#rooms.values()]) room.tick(elapsed, now);
   }
 }

@@ -102,9 +102,10 @@ export class Room {
     return session;
   }
 
-  /** Once a second: per-track bitrate. */
-  tick(elapsedMs: number): void {
+  /** Once a second: per-track bitrate, and the idle-publisher reaper. */
+  tick(elapsedMs: number, now: number): void {
     for (const t of this.publisher?.tracks ?? []) t.tick(elapsedMs);
+    this.publisher?.reapIfIdle(now, Math.min(15, this.#ctx.config.connectTimeoutSec) * 1000);
   }
 
   summary(): RoomSummary {

@@ -2,6 +2,7 @@
 // on the peer connection that reaps sessions whose client vanished.
 import { randomBytes } from "node:crypto";
 import type { RTCPeerConnection } from "werift";
+import { sendCloseNotify } from "../rtc/dtlsClose.ts";
 
 export type SessionKind = "publisher" | "viewer";
 export type SessionState = "connecting" | "connected" | "disconnected" | "closed";
@@ -69,9 +70,17 @@ export function watchConnection(pc: RTCPeerConnection, opts: WatchOptions): Conn
         break;
     }
   });
+  // werift leaves connectionState "connected" when the client sends a DTLS close_notify (Chromium and
+  // libdatachannel do on close); the DTLS transport itself does close.
+  const dtlsSubs = pc.dtlsTransports.map((t) =>
+    t.onStateChange.subscribe((state) => {
+      if (state === "closed") die("client closed the DTLS session");
+    }),
+  );
   function stop() {
     if (stopped) return;
     stopped = true;
+    for (const s of dtlsSubs) s.unSubscribe();
     clearTimeout(connectTimer);
     clearTimeout(disconnectTimer);
     sub.unSubscribe();
@@ -79,7 +88,16 @@ export function watchConnection(pc: RTCPeerConnection, opts: WatchOptions): Conn
   return { stop };
 }
 
-/** werift's close() can reject on half-built transports; closing must never throw out of a cascade. */
-export function closePeer(pc: RTCPeerConnection): Promise<void> {
-  return pc.close().catch(() => undefined);
+/**
+ * Tells the client with a DTLS close_notify, then closes. werift's close() can reject on half-built transports;
+ * closing must never throw out of a cascade.
+ */
+const CLOSE_NOTIFY_FLUSH_MS = 100;
+
+export async function closePeer(pc: RTCPeerConnection): Promise<void> {
+  if (await sendCloseNotify(pc)) {
+    // Closing the socket at once can drop the alert still queued behind it.
+    await new Promise((r) => setTimeout(r, CLOSE_NOTIFY_FLUSH_MS));
+  }
+  await pc.close().catch(() => undefined);
 }

@@ -1,7 +1,7 @@
 // werift publishers send VP8 and H264 RTP with known payloads; viewers check every payload arrives intact, in order,
 // with the payload type each viewer negotiated and continuous sequence numbers.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startServer, waitFor, type ServerHandle } from "./helpers/server.ts";
+import { startServer, waitFor, waitRoomConnected, type ServerHandle } from "./helpers/server.ts";
 import { play, publish, videoCodec } from "./helpers/weriftPeers.ts";
 
 let server: ServerHandle;
@@ -19,11 +19,7 @@ describe.each(["VP8", "H264"] as const)("forwarding %s", (codec) => {
     const v1 = await play(server.url, room);
     const v2 = await play(server.url, room, { codecs: [videoCodec("H264", "640c1f"), videoCodec("VP8")] });
     // Let both viewers' DTLS settle so no packet is sent before they are wired.
-    await waitFor(async () => {
-      const r = await fetch(`${server.url}/api/rooms/${room}`);
-      const j = (await r.json()) as { viewers: { state: string }[] };
-      return j.viewers.length === 2 && j.viewers.every((v) => v.state === "connected");
-    }, 10_000, "viewers connected");
+    await waitRoomConnected(server.url, room, 2);
     await pub.sendVideo(300, 2);
     pub.sendAudio(50);
     await waitFor(

@@ -122,3 +122,17 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 10_000
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
 }
+
+/** Waits until the server reports the room's publisher and `viewers` viewers connected (server side). */
+export async function waitRoomConnected(url: string, room: string, viewers: number, timeoutMs = 10_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const res = await fetch(`${url}/api/rooms/${room}`);
+      if (res.status !== 200) return false;
+      const d = (await res.json()) as { publisher: { state: string } | null; viewers: { state: string }[] };
+      return d.publisher?.state === "connected" && d.viewers.filter((v) => v.state === "connected").length >= viewers;
+    },
+    timeoutMs,
+    `room ${room} connected with ${viewers} viewers`,
+  );
+}

@@ -216,6 +216,12 @@ export async function play(
   viewer.answer = res.body;
   await pc.setRemoteDescription({ type: "answer", sdp: res.body });
   await waitConnected(pc);
+  // werift leaves connectionState alone when the remote sends a DTLS close_notify; its DTLS transport does close.
+  for (const t of pc.dtlsTransports) {
+    t.onStateChange.subscribe((s) => {
+      if (s === "closed" && viewer.closedAt === undefined) viewer.closedAt = Date.now();
+    });
+  }
   return viewer;
 }
 
