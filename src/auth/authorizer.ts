@@ -60,7 +60,8 @@ export class Authorizer {
     if (this.#config.authToken !== undefined && sameSecret(token, this.#config.authToken)) {
       return { ok: true, via: "auth-token" };
     }
-    if (this.#secret !== undefined && JWT_SHAPE.test(token)) {
+    // An ADMIN_TOKEN that happens to look like a JWT (a.b.c) must still reach the admin check below.
+    if (this.#secret !== undefined && JWT_SHAPE.test(token) && !this.isAdmin(token)) {
       const jwt = await this.#verifyJwt(token);
       if (!jwt.ok) return jwt;
       const { claims } = jwt;

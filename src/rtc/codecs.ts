@@ -24,10 +24,13 @@ const FORWARDABLE: Record<MediaKind, readonly string[]> = {
 /** Feedback werift implements; anything else offered is left out of the answer. */
 const SUPPORTED_FB = new Set(["nack", "nack pli", "ccm fir", "goog-remb", "transport-cc"]);
 
+/** Canonical spellings, so the API and logs say "audio/opus" whatever case a client wrote. */
+const CANONICAL: Record<string, string> = { opus: "opus", vp8: "VP8", vp9: "VP9", h264: "H264", av1: "AV1", h265: "H265" };
+
 function toInfo(kind: MediaKind, c: OfferedCodec, feedback: readonly string[]): CodecInfo {
   return {
     kind,
-    mimeType: `${kind}/${c.name}`,
+    mimeType: `${kind}/${CANONICAL[c.name.toLowerCase()] ?? c.name}`,
     clockRate: c.clockRate,
     channels: c.channels,
     payloadType: c.payloadType,

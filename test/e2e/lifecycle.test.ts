@@ -74,7 +74,7 @@ describe("room lifecycle", () => {
     await waitRoomConnected(server.url, "abrupt", 1);
     // Chromium and libdatachannel say goodbye with a DTLS close_notify; werift does not, so the test sends it.
     await sendCloseNotify(pub.pc);
-    await pub.close();
+    await pub.drop();
     await waitFor(() => v.closedAt !== undefined, 2000, "viewer closed");
     await waitFor(async () => !(await rooms(server)).some((r) => r.name === "abrupt"), 3000, "room gone");
     await v.close();

@@ -95,7 +95,10 @@ export interface WeriftPublisher {
   /** Sends `count` video packets of known payload, `intervalMs` apart. */
   sendVideo(count: number, intervalMs?: number): Promise<void>;
   sendAudio(count: number): void;
+  /** DELETE the session (as OBS does on stop), then close the peer. */
   close(): Promise<void>;
+  /** Close the peer only: werift sends no DTLS goodbye, so to the server the client just goes quiet. */
+  drop(): Promise<void>;
 }
 
 export async function publish(
@@ -144,6 +147,10 @@ export async function publish(
       }
     },
     async close() {
+      await fetch(pub.location, { method: "DELETE", headers: opts.token ? { Authorization: `Bearer ${opts.token}` } : {} }).catch(() => undefined);
+      await pc.close().catch(() => undefined);
+    },
+    async drop() {
       await pc.close().catch(() => undefined);
     },
   };
@@ -162,6 +169,7 @@ export interface WeriftViewer {
   corrupt: number;
   payloadTypes: Set<number>;
   closedAt: number | undefined;
+  /** DELETE the session, then close the peer. */
   close(): Promise<void>;
 }
 
@@ -184,6 +192,9 @@ export async function play(
     payloadTypes: new Set(),
     closedAt: undefined,
     async close() {
+      if (viewer.location) {
+        await fetch(viewer.location, { method: "DELETE", headers: opts.token ? { Authorization: `Bearer ${opts.token}` } : {} }).catch(() => undefined);
+      }
       await pc.close().catch(() => undefined);
     },
   };

@@ -1,0 +1,348 @@
+// Headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core) as a WHIP publisher of its fake camera
+// and microphone, and as a WHEP viewer that decodes and shows what the server forwards. Each page holds one peer
+// connection on `window.__rc`; the page code below runs in the browser through page.evaluate.
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { ROOT } from "./server.ts";
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+export const TEST_RESULTS = join(ROOT, "test-results");
+
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--use-fake-ui-for-media-stream",
+  "--use-fake-device-for-media-stream",
+  "--allow-loopback-in-peer-connection",
+  // Plain host candidates rather than mDNS names the server could not resolve.
+  "--disable-features=WebRtcHideLocalIpsWithMdns",
+  // Background tabs throttle timers and rendering; every page here must run at full speed.
+  "--disable-background-timer-throttling",
+  "--disable-renderer-backgrounding",
+  "--disable-backgrounding-occluded-windows",
+];
+
+export function chromiumMissing(): string | undefined {
+  return existsSync(CHROMIUM_PATH) ? undefined : `${CHROMIUM_PATH} is not installed (apt-get install chromium)`;
+}
+
+/** Launches headless Chromium with a fresh profile (playwright makes a temporary user data dir). */
+export async function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+}
+
+/** A new page whose origin is the server's, so fetch() to the API is same-origin and getUserMedia is allowed. */
+export async function openServerPage(browser: Browser, serverUrl: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 800, height: 500 } });
+  page.setDefaultTimeout(15_000);
+  const res = await page.goto(`${serverUrl}/healthz`);
+  if (!res?.ok()) throw new Error(`GET /healthz from the page failed: ${res?.status()}`);
+  return page;
+}
+
+export type BrowserVideoCodec = "VP8" | "H264";
+
+export interface PageEvent {
+  at: number;
+  what: "connectionState" | "iceConnectionState" | "dtlsState";
+  state: string;
+}
+
+interface RcState {
+  pc: RTCPeerConnection;
+  location: string;
+  stream: MediaStream | undefined;
+  events: PageEvent[];
+}
+
+declare global {
+  interface Window {
+    __rc?: RcState;
+  }
+}
+
+export interface PageSession {
+  location: string;
+  /** The SDP answer from the server. */
+  answer: string;
+}
+
+export interface PublishResult extends PageSession {
+  /** Why the page could not publish with the wanted codec (e.g. no H264 encoder); the session was not created. */
+  unsupported?: string;
+}
+
+/** Video codecs this Chromium can send (sdpFmtpLine included), to decide whether a case can run. */
+export async function senderVideoCodecs(page: Page): Promise<string[]> {
+  return page.evaluate(() =>
+    (RTCRtpSender.getCapabilities("video")?.codecs ?? []).map((c) => `${c.mimeType} ${c.sdpFmtpLine ?? ""}`.trim()),
+  );
+}
+
+/**
+ * Publishes the fake camera (640x360, 30 fps) and microphone over WHIP with sendonly transceivers, video forced to
+ * `codec` with setCodecPreferences, a non-trickle offer POSTed once gathering completes.
+ */
+export async function publishFromPage(
+  page: Page,
+  serverUrl: string,
+  room: string,
+  opts: { codec: BrowserVideoCodec; audio?: boolean; token?: string },
+): Promise<PublishResult> {
+  const url = `${serverUrl}/api/whip/publish/${encodeURIComponent(room)}`;
+  const result = await page.evaluate(
+    async ({ url, codec, audio, token }) => {
+      const caps = RTCRtpSender.getCapabilities("video")?.codecs ?? [];
+      let wanted = caps.filter((c) => c.mimeType.toLowerCase() === `video/${codec.toLowerCase()}`);
+      if (codec === "H264") {
+        // packetization-mode=1 with Constrained Baseline 42e01f first: what every browser and OBS agree on.
+        const score = (c: RTCRtpCodecCapability) =>
+          (/packetization-mode=1/.test(c.sdpFmtpLine ?? "") ? 2 : 0) + (/profile-level-id=42e01f/.test(c.sdpFmtpLine ?? "") ? 1 : 0);
+        wanted = wanted.filter((c) => /packetization-mode=1/.test(c.sdpFmtpLine ?? "")).sort((a, b) => score(b) - score(a));
+      }
+      if (wanted.length === 0) return { unsupported: `this Chromium offers no ${codec} encoder`, location: "", answer: "" };
+
+      const stream = await navigator.mediaDevices.getUserMedia({
+        video: { width: 640, height: 360, frameRate: 30 },
+        audio: audio,
+      });
+      const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+      const events: { at: number; what: "connectionState" | "iceConnectionState" | "dtlsState"; state: string }[] = [];
+      pc.addEventListener("connectionstatechange", () => events.push({ at: Date.now(), what: "connectionState", state: pc.connectionState }));
+      for (const track of stream.getTracks()) {
+        const t = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+        if (track.kind === "video") t.setCodecPreferences(wanted);
+      }
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise<void>((resolve) => {
+        if (pc.iceGatheringState === "complete") return resolve();
+        const timer = setTimeout(resolve, 5000);
+        pc.addEventListener("icegatheringstatechange", () => {
+          if (pc.iceGatheringState === "complete") {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      const headers: Record<string, string> = { "Content-Type": "application/sdp" };
+      if (token) headers.Authorization = `Bearer ${token}`;
+      const res = await fetch(url, { method: "POST", body: pc.localDescription?.sdp ?? "", headers });
+      const body = await res.text();
+      const location = res.headers.get("Location");
+      if (res.status !== 201 || !location) {
+        pc.close();
+        for (const t of stream.getTracks()) t.stop();
+        throw new Error(`WHIP publish answered ${res.status}: ${body}`);
+      }
+      await pc.setRemoteDescription({ type: "answer", sdp: body });
+      window.__rc = { pc, location: new URL(location, url).toString(), stream, events };
+      return { location: window.__rc.location, answer: body };
+    },
+    { url, codec: opts.codec, audio: opts.audio !== false, token: opts.token },
+  );
+  return result.unsupported ? { unsupported: result.unsupported, location: "", answer: "" } : result;
+}
+
+/**
+ * Plays the room over WHEP with recvonly video and audio transceivers, and shows the stream in a muted autoplaying
+ * <video> that fills the page. Records every connection, ICE and DTLS state change with its wall-clock time.
+ */
+export async function playInPage(page: Page, serverUrl: string, room: string, opts: { token?: string } = {}): Promise<PageSession> {
+  const url = `${serverUrl}/api/whep/play/${encodeURIComponent(room)}`;
+  return page.evaluate(
+    async ({ url, token }) => {
+      document.body.innerHTML = "";
+      document.body.style.margin = "0";
+      document.body.style.background = "#000";
+      const video = document.createElement("video");
+      video.id = "viewer";
+      video.muted = true;
+      video.autoplay = true;
+      video.playsInline = true;
+      video.style.width = "640px";
+      video.style.height = "360px";
+      document.body.appendChild(video);
+
+      const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+      const events: { at: number; what: "connectionState" | "iceConnectionState" | "dtlsState"; state: string }[] = [];
+      pc.addEventListener("connectionstatechange", () => events.push({ at: Date.now(), what: "connectionState", state: pc.connectionState }));
+      pc.addEventListener("iceconnectionstatechange", () =>
+        events.push({ at: Date.now(), what: "iceConnectionState", state: pc.iceConnectionState }),
+      );
+      const stream = new MediaStream();
+      pc.addEventListener("track", (ev) => {
+        stream.addTrack(ev.track);
+        if (video.srcObject !== stream) video.srcObject = stream;
+        const dtls = ev.receiver.transport;
+        if (dtls && !(dtls as RTCDtlsTransport & { __watched?: boolean }).__watched) {
+          (dtls as RTCDtlsTransport & { __watched?: boolean }).__watched = true;
+          dtls.addEventListener("statechange", () => events.push({ at: Date.now(), what: "dtlsState", state: dtls.state }));
+        }
+      });
+      pc.addTransceiver("video", { direction: "recvonly" });
+      pc.addTransceiver("audio", { direction: "recvonly" });
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise<void>((resolve) => {
+        if (pc.iceGatheringState === "complete") return resolve();
+        const timer = setTimeout(resolve, 5000);
+        pc.addEventListener("icegatheringstatechange", () => {
+          if (pc.iceGatheringState === "complete") {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      const headers: Record<string, string> = { "Content-Type": "application/sdp" };
+      if (token) headers.Authorization = `Bearer ${token}`;
+      const res = await fetch(url, { method: "POST", body: pc.localDescription?.sdp ?? "", headers });
+      const body = await res.text();
+      const location = res.headers.get("Location");
+      if (res.status !== 201 || !location) {
+        pc.close();
+        throw new Error(`WHEP play answered ${res.status}: ${body}`);
+      }
+      await pc.setRemoteDescription({ type: "answer", sdp: body });
+      window.__rc = { pc, location: new URL(location, url).toString(), stream, events };
+      return { location: window.__rc.location, answer: body };
+    },
+    { url, token: opts.token },
+  );
+}
+
+/** Waits until the page's peer connection is "connected"; throws with its last states otherwise. */
+export async function waitPageConnected(page: Page, timeoutMs = 15_000): Promise<void> {
+  try {
+    await page.waitForFunction(() => window.__rc?.pc.connectionState === "connected", undefined, {
+      timeout: timeoutMs,
+      polling: 50,
+    });
+  } catch (err) {
+    const state = await page.evaluate(() => ({
+      connection: window.__rc?.pc.connectionState,
+      ice: window.__rc?.pc.iceConnectionState,
+      events: window.__rc?.events,
+    }));
+    throw new Error(`page peer not connected after ${timeoutMs} ms: ${JSON.stringify(state)} (${String(err)})`);
+  }
+}
+
+export interface InboundVideoStats {
+  framesDecoded: number;
+  framesReceived: number;
+  frameWidth: number;
+  frameHeight: number;
+  packetsReceived: number;
+  keyFramesDecoded: number;
+  mimeType: string;
+  decoderImplementation: string;
+}
+
+export interface InboundAudioStats {
+  packetsReceived: number;
+  totalAudioEnergy: number;
+  mimeType: string;
+}
+
+export interface PageInboundStats {
+  video: InboundVideoStats | undefined;
+  audio: InboundAudioStats | undefined;
+  connectionState: string;
+}
+
+/** The viewer's inbound-rtp stats per kind, from getStats(). */
+export async function inboundStats(page: Page): Promise<PageInboundStats> {
+  return page.evaluate(async () => {
+    const rc = window.__rc;
+    if (!rc) throw new Error("no peer connection on this page");
+    const report = await rc.pc.getStats();
+    let video: InboundVideoStats | undefined;
+    let audio: InboundAudioStats | undefined;
+    const mime = (codecId: unknown) => {
+      const c = typeof codecId === "string" ? (report.get(codecId) as { mimeType?: string } | undefined) : undefined;
+      return c?.mimeType ?? "";
+    };
+    report.forEach((s: Record<string, unknown>) => {
+      if (s.type !== "inbound-rtp") return;
+      const n = (k: string) => (typeof s[k] === "number" ? (s[k] as number) : 0);
+      if (s.kind === "video") {
+        video = {
+          framesDecoded: n("framesDecoded"),
+          framesReceived: n("framesReceived"),
+          frameWidth: n("frameWidth"),
+          frameHeight: n("frameHeight"),
+          packetsReceived: n("packetsReceived"),
+          keyFramesDecoded: n("keyFramesDecoded"),
+          mimeType: mime(s.codecId),
+          decoderImplementation: typeof s.decoderImplementation === "string" ? s.decoderImplementation : "",
+        };
+      } else if (s.kind === "audio") {
+        audio = { packetsReceived: n("packetsReceived"), totalAudioEnergy: n("totalAudioEnergy"), mimeType: mime(s.codecId) };
+      }
+    });
+    return { video, audio, connectionState: rc.pc.connectionState };
+  });
+}
+
+/** Polls getStats() until the viewer has decoded more than `minFrames` video frames; returns the last stats. */
+export async function waitForDecodedFrames(page: Page, minFrames: number, timeoutMs = 20_000): Promise<PageInboundStats> {
+  const end = Date.now() + timeoutMs;
+  let last: PageInboundStats | undefined;
+  while (Date.now() < end) {
+    last = await inboundStats(page);
+    if ((last.video?.framesDecoded ?? 0) > minFrames) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`viewer decoded ${last?.video?.framesDecoded ?? 0} frames in ${timeoutMs} ms, wanted > ${minFrames}: ${JSON.stringify(last)}`);
+}
+
+/** The connection, ICE and DTLS state changes the page has seen, with wall-clock times. */
+export async function pageEvents(page: Page): Promise<PageEvent[]> {
+  return page.evaluate(() => window.__rc?.events ?? []);
+}
+
+/** Closes the page's peer connection and stops its capture, then DELETEs its session; returns the DELETE status. */
+export async function closeAndDelete(page: Page, opts: { token?: string } = {}): Promise<number> {
+  return page.evaluate(
+    async ({ token }) => {
+      const rc = window.__rc;
+      if (!rc) throw new Error("no peer connection on this page");
+      rc.pc.close();
+      for (const t of rc.stream?.getTracks() ?? []) t.stop();
+      const headers: Record<string, string> = {};
+      if (token) headers.Authorization = `Bearer ${token}`;
+      const res = await fetch(rc.location, { method: "DELETE", headers });
+      return res.status;
+    },
+    { token: opts.token },
+  );
+}
+
+/** Waits until the <video> element has rendered a frame of the stream. */
+export async function waitVideoPlaying(page: Page, timeoutMs = 10_000): Promise<{ width: number; height: number }> {
+  await page.waitForFunction(
+    () => {
+      const v = document.getElementById("viewer") as HTMLVideoElement | null;
+      return v !== null && v.videoWidth > 0 && v.readyState >= 2 && v.currentTime > 0;
+    },
+    undefined,
+    { timeout: timeoutMs, polling: 100 },
+  );
+  return page.evaluate(() => {
+    const v = document.getElementById("viewer") as HTMLVideoElement;
+    return { width: v.videoWidth, height: v.videoHeight };
+  });
+}
+
+/** Screenshots the viewer's <video> into test-results/NAME.png and returns the path. */
+export async function screenshotViewer(page: Page, name: string): Promise<string> {
+  mkdirSync(TEST_RESULTS, { recursive: true });
+  const path = join(TEST_RESULTS, `${name}.png`);
+  await page.locator("#viewer").screenshot({ path, timeout: 10_000 });
+  return path;
+}
