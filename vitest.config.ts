@@ -9,6 +9,6 @@ export default defineConfig({
     fileParallelism: true,
     maxWorkers: 2,
     minWorkers: 1,
-    reporters: ["default"],
+    reporters: ["default", "./test/summaryReporter.ts"],
   },
 });
