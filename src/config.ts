@@ -1,4 +1,5 @@
 // The one place that reads the environment. Everything else receives a typed, validated Config.
+import { isIP } from "node:net";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
@@ -167,7 +168,8 @@ export function loadConfig(env: Env): Config {
 
   const announcedIps = list(env, "ANNOUNCED_IPS");
   for (const ip of announcedIps) {
-    if (!IPV4.test(ip) && !(IPV6.test(ip) && ip.includes(":"))) {
+    // isIP, not the loose IPV6 pattern: "a:b" or "1::2::3" must not reach the SDP; zone ids mean nothing to a client.
+    if (isIP(ip) === 0 || ip.includes("%")) {
       throw new ConfigError("ANNOUNCED_IPS", `"${ip}" is not an IP address`);
     }
   }

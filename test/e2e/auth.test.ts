@@ -139,7 +139,7 @@ describe("bad input", () => {
   });
 
   const post = (path: string, body: string | Uint8Array, type = "application/sdp") =>
-    fetch(`${server.url}${path}`, { method: "POST", body, headers: { "Content-Type": type } });
+    fetch(`${server.url}${path}`, { method: "POST", body: body as BodyInit, headers: { "Content-Type": type } });
 
   it.each([
     ["garbage", "hello"],

@@ -1,0 +1,271 @@
+import { describe, expect, it } from "vitest";
+import { authEnabled, ConfigError, ENV_VARS, helpText, loadConfig, parseIceServer, type Env } from "../../src/config.ts";
+
+/** Runs loadConfig and returns the ConfigError it throws (fails the test if it throws anything else or nothing). */
+function configError(env: Env): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig(${JSON.stringify(env)}) did not throw`);
+}
+
+const ALL_VARIABLES = [
+  "PORT",
+  "HOST",
+  "AUTH_TOKEN",
+  "ROOM_TOKENS",
+  "JWT_SECRET",
+  "ADMIN_TOKEN",
+  "RATE_LIMIT_RPS",
+  "RATE_LIMIT_BURST",
+  "MAX_SUBS_PER_ROOM",
+  "ALLOWED_ORIGIN",
+  "ICE_SERVERS",
+  "ANNOUNCED_IPS",
+  "RTC_PORT_MIN",
+  "RTC_PORT_MAX",
+  "RECORD_ENABLED",
+  "RECORD_DIR",
+  "LOG_LEVEL",
+  "TLS_CERT",
+  "TLS_KEY",
+  "TLS_SELF_SIGNED",
+  "DATA_DIR",
+  "CONNECT_TIMEOUT",
+];
+
+describe("loadConfig defaults", () => {
+  it("gives the documented defaults for an empty environment", () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(8080);
+    expect(c.host).toBe("0.0.0.0");
+    expect(c.authToken).toBeUndefined();
+    expect(c.roomTokens.size).toBe(0);
+    expect(c.jwtSecret).toBeUndefined();
+    expect(c.adminToken).toBeUndefined();
+    expect(c.rateLimitRps).toBe(10);
+    expect(c.rateLimitBurst).toBe(20);
+    expect(c.maxSubsPerRoom).toBe(500);
+    expect(c.allowedOrigin).toBe("*");
+    expect(c.iceServers).toEqual([]);
+    expect(c.announcedIps).toEqual([]);
+    expect(c.rtcPortRange).toBeUndefined();
+    expect(c.recordEnabled).toBe(false);
+    expect(c.recordDir).toBe("./recordings");
+    expect(c.logLevel).toBe("info");
+    expect(c.tls).toBeUndefined();
+    expect(c.dataDir).toBe("./data");
+    expect(c.connectTimeoutSec).toBe(30);
+    expect(c.authFailDelayMs).toBe(200);
+    expect(authEnabled(c)).toBe(false);
+  });
+
+  it("treats empty and blank values as unset", () => {
+    const c = loadConfig({ PORT: "", AUTH_TOKEN: "   ", LOG_LEVEL: "", RTC_PORT_MIN: " ", RTC_PORT_MAX: "" });
+    expect(c.port).toBe(8080);
+    expect(c.authToken).toBeUndefined();
+    expect(c.logLevel).toBe("info");
+    expect(c.rtcPortRange).toBeUndefined();
+  });
+});
+
+describe("loadConfig parses every variable", () => {
+  it("reads a full environment", () => {
+    const c = loadConfig({
+      PORT: " 9443 ",
+      HOST: "127.0.0.1",
+      AUTH_TOKEN: "global-secret",
+      ROOM_TOKENS: "demo:tok1, stage_2:tok:with:colons",
+      JWT_SECRET: "jwt-secret",
+      ADMIN_TOKEN: "admin-secret",
+      RATE_LIMIT_RPS: "5",
+      RATE_LIMIT_BURST: "0",
+      MAX_SUBS_PER_ROOM: "0",
+      ALLOWED_ORIGIN: "https://app.example.com",
+      ICE_SERVERS: "stun:stun.l.google.com:19302, turn:alice:s3cr%40t@turn.example.com:3478?transport=udp",
+      ANNOUNCED_IPS: "203.0.113.7, 2001:db8::1",
+      RTC_PORT_MIN: "40000",
+      RTC_PORT_MAX: "40100",
+      RECORD_ENABLED: "YES",
+      RECORD_DIR: "/var/rec",
+      LOG_LEVEL: "DEBUG",
+      TLS_CERT: "/etc/cert.pem",
+      TLS_KEY: "/etc/key.pem",
+      TLS_SELF_SIGNED: "false",
+      DATA_DIR: "/var/lib/roomcast",
+      CONNECT_TIMEOUT: "12",
+    });
+    expect(c.port).toBe(9443);
+    expect(c.host).toBe("127.0.0.1");
+    expect(c.authToken).toBe("global-secret");
+    expect([...c.roomTokens]).toEqual([
+      ["demo", "tok1"],
+      ["stage_2", "tok:with:colons"],
+    ]);
+    expect(c.jwtSecret).toBe("jwt-secret");
+    expect(c.adminToken).toBe("admin-secret");
+    expect(c.rateLimitRps).toBe(5);
+    expect(c.rateLimitBurst).toBe(0);
+    expect(c.maxSubsPerRoom).toBe(0);
+    expect(c.allowedOrigin).toBe("https://app.example.com");
+    expect(c.iceServers).toEqual([
+      { urls: ["stun:stun.l.google.com:19302"] },
+      { urls: ["turn:turn.example.com:3478?transport=udp"], username: "alice", credential: "s3cr@t" },
+    ]);
+    expect(c.announcedIps).toEqual(["203.0.113.7", "2001:db8::1"]);
+    expect(loadConfig({ ANNOUNCED_IPS: "::1,10.0.0.1,::ffff:192.0.2.1" }).announcedIps).toEqual(["::1", "10.0.0.1", "::ffff:192.0.2.1"]);
+    expect(c.rtcPortRange).toEqual([40000, 40100]);
+    expect(c.recordEnabled).toBe(true);
+    expect(c.recordDir).toBe("/var/rec");
+    expect(c.logLevel).toBe("debug");
+    expect(c.tls).toEqual({ certFile: "/etc/cert.pem", keyFile: "/etc/key.pem" });
+    expect(c.dataDir).toBe("/var/lib/roomcast");
+    expect(c.connectTimeoutSec).toBe(12);
+    expect(authEnabled(c)).toBe(true);
+  });
+
+  it("accepts every spelling of true and false", () => {
+    for (const v of ["1", "true", "TRUE", "yes", "on"]) expect(loadConfig({ RECORD_ENABLED: v }).recordEnabled).toBe(true);
+    for (const v of ["0", "false", "No", "off"]) expect(loadConfig({ RECORD_ENABLED: v }).recordEnabled).toBe(false);
+  });
+
+  it("accepts every log level", () => {
+    for (const level of ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const) {
+      expect(loadConfig({ LOG_LEVEL: level }).logLevel).toBe(level);
+    }
+  });
+
+  it("turns on self-signed TLS alone", () => {
+    expect(loadConfig({ TLS_SELF_SIGNED: "1" }).tls).toEqual({ selfSigned: true });
+  });
+
+  it("counts any one auth variable as auth enabled", () => {
+    expect(authEnabled(loadConfig({ AUTH_TOKEN: "a" }))).toBe(true);
+    expect(authEnabled(loadConfig({ ROOM_TOKENS: "demo:t" }))).toBe(true);
+    expect(authEnabled(loadConfig({ JWT_SECRET: "s" }))).toBe(true);
+    expect(authEnabled(loadConfig({ ADMIN_TOKEN: "a" }))).toBe(true);
+  });
+
+  it("parses ICE server entries", () => {
+    expect(parseIceServer("stuns:stun.example.com:5349")).toEqual({ urls: ["stuns:stun.example.com:5349"] });
+    expect(parseIceServer("turns:u:p@[2001:db8::2]:5349?transport=tcp")).toEqual({
+      urls: ["turns:[2001:db8::2]:5349?transport=tcp"],
+      username: "u",
+      credential: "p",
+    });
+    expect(parseIceServer("turn:u:pa:ss@turn.example.com")).toEqual({
+      urls: ["turn:turn.example.com"],
+      username: "u",
+      credential: "pa:ss",
+    });
+  });
+
+  it("reads only the variables ENV_VARS documents", () => {
+    const read = new Set<string>();
+    const env = new Proxy({} as Record<string, string | undefined>, {
+      get(_t, key) {
+        if (typeof key === "string") read.add(key);
+        return undefined;
+      },
+    });
+    loadConfig(env);
+    // RTC_PORT_MAX and TLS_KEY are read even when their partners are unset, so every documented variable is read.
+    expect([...read].sort()).toEqual(ENV_VARS.map((v) => v.name).sort());
+    expect(ENV_VARS.map((v) => v.name).sort()).toEqual([...ALL_VARIABLES].sort());
+  });
+});
+
+describe("loadConfig rejects bad values with a ConfigError naming the variable", () => {
+  const cases: [string, Env, string][] = [
+    ["PORT=abc", { PORT: "abc" }, "PORT"],
+    ["PORT=70000", { PORT: "70000" }, "PORT"],
+    ["PORT=-1", { PORT: "-1" }, "PORT"],
+    ["PORT=80.5", { PORT: "80.5" }, "PORT"],
+    ["HOST with a space", { HOST: "bad host" }, "HOST"],
+    ["RATE_LIMIT_RPS=fast", { RATE_LIMIT_RPS: "fast" }, "RATE_LIMIT_RPS"],
+    ["RATE_LIMIT_BURST=-5", { RATE_LIMIT_BURST: "-5" }, "RATE_LIMIT_BURST"],
+    ["MAX_SUBS_PER_ROOM=lots", { MAX_SUBS_PER_ROOM: "lots" }, "MAX_SUBS_PER_ROOM"],
+    ["CONNECT_TIMEOUT=0", { CONNECT_TIMEOUT: "0" }, "CONNECT_TIMEOUT"],
+    ["RTC_PORT_MIN without RTC_PORT_MAX", { RTC_PORT_MIN: "40000" }, "RTC_PORT_MAX"],
+    ["RTC_PORT_MAX without RTC_PORT_MIN", { RTC_PORT_MAX: "40000" }, "RTC_PORT_MIN"],
+    ["RTC_PORT_MAX == RTC_PORT_MIN", { RTC_PORT_MIN: "40000", RTC_PORT_MAX: "40000" }, "RTC_PORT_MAX"],
+    ["RTC_PORT_MAX < RTC_PORT_MIN", { RTC_PORT_MIN: "40100", RTC_PORT_MAX: "40000" }, "RTC_PORT_MAX"],
+    ["RTC_PORT_MIN below 1024", { RTC_PORT_MIN: "80", RTC_PORT_MAX: "40000" }, "RTC_PORT_MIN"],
+    ["RTC_PORT_MAX not a number", { RTC_PORT_MIN: "40000", RTC_PORT_MAX: "lots" }, "RTC_PORT_MAX"],
+    ["RECORD_ENABLED=maybe", { RECORD_ENABLED: "maybe" }, "RECORD_ENABLED"],
+    ["TLS_SELF_SIGNED=sure", { TLS_SELF_SIGNED: "sure" }, "TLS_SELF_SIGNED"],
+    ["LOG_LEVEL=loud", { LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    ["ROOM_TOKENS without a colon", { ROOM_TOKENS: "demo" }, "ROOM_TOKENS"],
+    ["ROOM_TOKENS without a room", { ROOM_TOKENS: ":token" }, "ROOM_TOKENS"],
+    ["ROOM_TOKENS without a token", { ROOM_TOKENS: "demo:" }, "ROOM_TOKENS"],
+    ["ROOM_TOKENS with a bad room name", { ROOM_TOKENS: "ok:t1,bad room:t2" }, "ROOM_TOKENS"],
+    ["ICE_SERVERS not stun/turn", { ICE_SERVERS: "http://stun.example.com" }, "ICE_SERVERS"],
+    ["ICE_SERVERS bad second entry", { ICE_SERVERS: "stun:ok.example.com:3478,stun:bad host" }, "ICE_SERVERS"],
+    ["ICE_SERVERS bad port", { ICE_SERVERS: "stun:stun.example.com:123456" }, "ICE_SERVERS"],
+    ["ICE_SERVERS bad transport", { ICE_SERVERS: "turn:u:p@turn.example.com:3478?transport=sctp" }, "ICE_SERVERS"],
+    ["ICE_SERVERS TURN without credentials", { ICE_SERVERS: "turn:turn.example.com:3478" }, "ICE_SERVERS"],
+    ["ICE_SERVERS TURNS without credentials", { ICE_SERVERS: "turns:turn.example.com:5349" }, "ICE_SERVERS"],
+    ["ICE_SERVERS credentials with a bad % escape", { ICE_SERVERS: "turn:u:100%pass@turn.example.com:3478" }, "ICE_SERVERS"],
+    ["ANNOUNCED_IPS host name", { ANNOUNCED_IPS: "example.com" }, "ANNOUNCED_IPS"],
+    ["ANNOUNCED_IPS octet too large", { ANNOUNCED_IPS: "1.2.3.4,256.1.1.1" }, "ANNOUNCED_IPS"],
+    ["ANNOUNCED_IPS too few octets", { ANNOUNCED_IPS: "10.0.0" }, "ANNOUNCED_IPS"],
+    ["ANNOUNCED_IPS hex words that are not IPv6", { ANNOUNCED_IPS: "cafe:babe" }, "ANNOUNCED_IPS"],
+    ["ANNOUNCED_IPS IPv6 with two ::", { ANNOUNCED_IPS: "2001::db8::1" }, "ANNOUNCED_IPS"],
+    ["ANNOUNCED_IPS IPv6 with a zone id", { ANNOUNCED_IPS: "fe80::1%eth0" }, "ANNOUNCED_IPS"],
+    ["TLS_CERT without TLS_KEY", { TLS_CERT: "/etc/cert.pem" }, "TLS_KEY"],
+    ["TLS_KEY without TLS_CERT", { TLS_KEY: "/etc/key.pem" }, "TLS_CERT"],
+    ["TLS files with TLS_SELF_SIGNED", { TLS_CERT: "c", TLS_KEY: "k", TLS_SELF_SIGNED: "1" }, "TLS_SELF_SIGNED"],
+    ["ALLOWED_ORIGIN without a scheme", { ALLOWED_ORIGIN: "example.com" }, "ALLOWED_ORIGIN"],
+    ["ALLOWED_ORIGIN with a path", { ALLOWED_ORIGIN: "https://example.com/app" }, "ALLOWED_ORIGIN"],
+    ["ALLOWED_ORIGIN a list", { ALLOWED_ORIGIN: "https://a.example, https://b.example" }, "ALLOWED_ORIGIN"],
+  ];
+
+  it.each(cases)("%s", (_label, env, variable) => {
+    const err = configError(env);
+    expect(err.variable).toBe(variable);
+    expect(err.message.startsWith(`${variable}: `)).toBe(true);
+    expect(err.name).toBe("ConfigError");
+  });
+
+  it("names the partner variable when one of a pair is missing", () => {
+    expect(configError({ RTC_PORT_MIN: "40000" }).message).toContain("RTC_PORT_MIN");
+    expect(configError({ TLS_CERT: "/etc/cert.pem" }).message).toContain("TLS_CERT");
+  });
+
+  it("does not echo a TURN password it cannot decode", () => {
+    const err = configError({ ICE_SERVERS: "turn:u:100%pass@turn.example.com:3478" });
+    expect(err.message).toContain("turn:turn.example.com:3478");
+    expect(err.message).not.toContain("100%pass");
+  });
+
+  it("quotes the bad value", () => {
+    expect(configError({ PORT: "abc" }).message).toContain('"abc"');
+    expect(configError({ PORT: "70000" }).message).toContain("70000");
+    expect(configError({ LOG_LEVEL: "loud" }).message).toContain('"loud"');
+    expect(configError({ ANNOUNCED_IPS: "example.com" }).message).toContain('"example.com"');
+    expect(configError({ ICE_SERVERS: "turn:turn.example.com:3478" }).message).toContain("without user:pass@");
+  });
+});
+
+describe("helpText", () => {
+  it("lists every variable with its default", () => {
+    const text = helpText("1.2.3");
+    expect(text).toContain("roomcast 1.2.3");
+    for (const name of ALL_VARIABLES) expect(text).toMatch(new RegExp(`^  ${name} +\\S`, "m"));
+    expect(text).toMatch(/^ {2}PORT +HTTP\(S\) port \(default 8080\)$/m);
+    expect(text).toMatch(/^ {2}RATE_LIMIT_RPS .*\(default 10\)$/m);
+    expect(text).toMatch(/^ {2}LOG_LEVEL .*\(default info\)$/m);
+    // Variables without a default say none.
+    expect(text).not.toMatch(/^ {2}AUTH_TOKEN .*\(default/m);
+  });
+
+  it("lists the variables in ENV_VARS order", () => {
+    const text = helpText("x");
+    const positions = ALL_VARIABLES.map((name) => text.search(new RegExp(`^  ${name} `, "m")));
+    expect(positions.every((p) => p >= 0)).toBe(true);
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+  });
+});
