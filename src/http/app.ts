@@ -4,15 +4,19 @@ import { cors } from "hono/cors";
 import { HttpError, InvalidStateError } from "../errors.ts";
 import { authGuard } from "./middleware/auth.ts";
 import { rateLimit } from "./middleware/rateLimit.ts";
+import { eventRoutes } from "./routes/events.ts";
 import { publicRoutes } from "./routes/public.ts";
 import { roomRoutes } from "./routes/rooms.ts";
-import { sessionRoutes, WHEP, WHIP } from "./routes/sessions.ts";
+import { sessionRoutes, whipOptionsHeaders, WHEP, WHIP } from "./routes/sessions.ts";
+import { webRoutes } from "./routes/web.ts";
 import type { AppDeps, AppEnv } from "./types.ts";
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const guard = authGuard(deps.authorizer, deps.metrics, deps.config.authFailDelayMs);
 
+  app.use("/api/whip/*", whipOptionsHeaders(deps.config));
+  app.use("/api/whep/*", whipOptionsHeaders(deps.config));
   app.use(
     "*",
     cors({
@@ -31,6 +35,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   sessionRoutes(app, deps, guard, WHIP);
   sessionRoutes(app, deps, guard, WHEP);
   roomRoutes(app, deps, guard);
+  eventRoutes(app, deps, guard);
+  // Last: its catch-all for bundled files must not shadow any API path.
+  if (deps.web) webRoutes(app, deps.web);
 
   app.notFound((c) => c.json({ error: "not found" }, 404));
 

@@ -1,13 +1,12 @@
 // A WHIP session: one werift peer that receives the publisher's tracks and owns them.
-import type { RTCPeerConnection } from "werift";
 import { invalidSdp, badRequest } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { choosePublisherCodec, type CodecInfo } from "../rtc/codecs.ts";
-import { createPeer, rewriteCandidates, waitGatheringComplete } from "../rtc/peer.ts";
+import { createPeer } from "../rtc/peer.ts";
+import { NegotiationError, SessionPeer } from "../rtc/sessionPeer.ts";
 import { activeMedia, type MediaKind, type ParsedOffer } from "../rtc/sdp.ts";
 import { PublishedTrack, type TrackHooks } from "./publishedTrack.ts";
 import {
-  closePeer,
   newPublicId,
   newSecretId,
   watchConnection,
@@ -31,7 +30,7 @@ export class PublisherSession {
   connectedAt = 0;
   readonly log: Logger;
 
-  #pc: RTCPeerConnection;
+  readonly peer: SessionPeer;
   #watch: ConnectionWatch | undefined;
   #closed = false;
   readonly #ctx: RoomContext;
@@ -56,7 +55,7 @@ export class PublisherSession {
       perKind[kind] = codec;
       this.tracks.push(new PublishedTrack(kind, counts[kind]++, m.mid, codec, hooks));
     }
-    this.#pc = createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "publisher" });
+    this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "publisher" }), ctx.config);
   }
 
   get codecs(): CodecInfo[] {
@@ -65,23 +64,20 @@ export class PublisherSession {
 
   /** Negotiates with werift and returns the SDP answer with every server candidate. */
   async answer(offerSdp: string): Promise<string> {
-    const pc = this.#pc;
+    const pc = this.peer.pc;
     pc.ontrack = (ev) => {
       const mid = ev.transceiver.mid;
       const track = this.tracks.find((t) => t.mid !== undefined && t.mid === mid) ?? this.tracks.find((t) => t.kind === ev.track.kind);
       track?.bind(ev.track, ev.receiver);
     };
+    let answer: string;
     try {
-      await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
-      const answer = await pc.createAnswer();
-      await pc.setLocalDescription(answer);
-      await waitGatheringComplete(pc);
+      answer = await this.peer.negotiate(offerSdp);
     } catch (err) {
-      this.log.warn({ err: String(err) }, "negotiation failed");
+      if (!(err instanceof NegotiationError)) throw err;
+      this.log.warn({ err: err.message }, "negotiation failed");
       throw invalidSdp();
     }
-    const sdp = pc.localDescription?.sdp;
-    if (!sdp) throw invalidSdp();
     this.#watch = watchConnection(pc, {
       connectTimeoutMs: this.#ctx.config.connectTimeoutSec * 1000,
       disconnectGraceMs: Math.min(10_000, this.#ctx.config.connectTimeoutSec * 1000),
@@ -95,7 +91,7 @@ export class PublisherSession {
       },
       onDead: (reason) => this.close(reason),
     });
-    return rewriteCandidates(sdp, this.#ctx.config.announcedIps);
+    return answer;
   }
 
   /**
@@ -115,7 +111,7 @@ export class PublisherSession {
     this.state = "closed";
     this.#watch?.stop();
     for (const t of this.tracks) t.close();
-    void closePeer(this.#pc);
+    void this.peer.close();
     this.log.info({ reason }, "publisher closed");
     this.#events.onClosed(this, reason);
   }

@@ -1,14 +1,14 @@
 // A WHEP session: one werift peer whose senders are fed by the publisher's tracks.
-import type { RTCPeerConnection, RTCRtpSender } from "werift";
+import type { RTCRtpSender } from "werift";
 import { badRequest, invalidSdp } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { chooseViewerCodec, describeCodec, type CodecInfo } from "../rtc/codecs.ts";
-import { createPeer, rewriteCandidates, waitGatheringComplete } from "../rtc/peer.ts";
+import { createPeer } from "../rtc/peer.ts";
+import { NegotiationError, SessionPeer } from "../rtc/sessionPeer.ts";
 import { activeMedia, type MediaKind, type OfferedMedia, type ParsedOffer } from "../rtc/sdp.ts";
 import type { RoomContext } from "./context.ts";
 import type { PublishedTrack } from "./publishedTrack.ts";
 import {
-  closePeer,
   newPublicId,
   newSecretId,
   watchConnection,
@@ -44,7 +44,7 @@ export class ViewerSession {
   plis = 0;
   nacks = 0;
 
-  #pc: RTCPeerConnection;
+  readonly peer: SessionPeer;
   #bindings: Binding[] = [];
   #watch: ConnectionWatch | undefined;
   #closed = false;
@@ -70,7 +70,7 @@ export class ViewerSession {
       this.#bindings.push({ track, mid: m.mid, codec, sender: undefined });
     }
     if (this.#bindings.length === 0) throw badRequest("offer asks for no kind of media this room publishes");
-    this.#pc = createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "viewer" });
+    this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "viewer" }), ctx.config);
   }
 
   #pickCodec(track: PublishedTrack, m: OfferedMedia): CodecInfo {
@@ -86,25 +86,23 @@ export class ViewerSession {
   }
 
   async answer(offerSdp: string): Promise<string> {
-    const pc = this.#pc;
+    const pc = this.peer.pc;
+    let answer: string;
     try {
-      await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
-      const transceivers = pc.getTransceivers();
-      for (const b of this.#bindings) {
-        const t = transceivers.find((x) => x.mid === b.mid) ?? transceivers.find((x) => x.kind === b.track.kind);
-        if (!t) continue;
-        t.setDirection("sendonly");
-        b.sender = t.sender;
-      }
-      const answer = await pc.createAnswer();
-      await pc.setLocalDescription(answer);
-      await waitGatheringComplete(pc);
+      answer = await this.peer.negotiate(offerSdp, () => {
+        const transceivers = pc.getTransceivers();
+        for (const b of this.#bindings) {
+          const t = transceivers.find((x) => x.mid === b.mid) ?? transceivers.find((x) => x.kind === b.track.kind);
+          if (!t) continue;
+          t.setDirection("sendonly");
+          b.sender = t.sender;
+        }
+      });
     } catch (err) {
-      this.log.warn({ err: String(err) }, "negotiation failed");
+      if (!(err instanceof NegotiationError)) throw err;
+      this.log.warn({ err: err.message }, "negotiation failed");
       throw invalidSdp();
     }
-    const sdp = pc.localDescription?.sdp;
-    if (!sdp) throw invalidSdp();
     for (const b of this.#bindings) {
       const sender = b.sender;
       if (!sender) continue;
@@ -126,7 +124,7 @@ export class ViewerSession {
       },
       onDead: (reason) => this.close(reason),
     });
-    return rewriteCandidates(sdp, this.#ctx.config.announcedIps);
+    return answer;
   }
 
   /** Packets flow only once DTLS is up; a keyframe is requested at once so the first picture comes quickly. */
@@ -162,7 +160,7 @@ export class ViewerSession {
     this.state = "closed";
     this.#watch?.stop();
     for (const b of this.#bindings) if (b.sender) b.track.removeSink(b.sender);
-    void closePeer(this.#pc);
+    void this.peer.close();
     this.log.info({ reason }, "viewer closed");
     this.#events.onClosed(this, reason);
   }

@@ -1,8 +1,12 @@
-// POST /api/whip/publish/{room}, POST /api/whep/play/{room}, and DELETE on the session URLs they hand out.
-import type { Hono } from "hono";
-import { invalidRoomName, notFound } from "../../errors.ts";
-import { ROOM_NAME } from "../../config.ts";
+// WHIP (RFC 9725) and WHEP: POST /api/whip/publish/{room}, POST /api/whep/play/{room}, and the session URLs they
+// hand out: PATCH (trickle ICE, ICE restart), DELETE. OPTIONS and 405s as the RFC asks.
+import type { Context, Hono, MiddlewareHandler } from "hono";
 import type { RoomAction } from "../../auth/authorizer.ts";
+import { ROOM_NAME, type Config } from "../../config.ts";
+import { HttpError, invalidRoomName, notFound } from "../../errors.ts";
+import type { Session } from "../../room/registry.ts";
+import { NegotiationError } from "../../rtc/sessionPeer.ts";
+import { parseSdpFrag, SdpFragError } from "../../rtc/sdpfrag.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
 import { readOffer } from "../sdpBody.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
@@ -16,12 +20,68 @@ interface Endpoint {
 export const WHIP: Endpoint = { base: "/api/whip/publish", action: "publish", kind: "publisher" };
 export const WHEP: Endpoint = { base: "/api/whep/play", action: "play", kind: "viewer" };
 
+const SDPFRAG = "application/trickle-ice-sdpfrag";
+const MAX_SDPFRAG_BYTES = 64 * 1024;
+
 export function roomParam(raw: string | undefined): string {
   if (raw === undefined || !ROOM_NAME.test(raw)) throw invalidRoomName();
   return raw;
 }
 
+function quote(v: string): string {
+  return `"${v.replace(/["\\]/g, "")}"`;
+}
+
+/** One `Link: <url>; rel="ice-server"` value per configured ICE server (RFC 9725 §4.6). */
+export function iceServerLinks(config: Config): string[] {
+  const links: string[] = [];
+  for (const s of config.iceServers) {
+    for (const url of s.urls) {
+      let link = `<${url}>; rel="ice-server"`;
+      if (s.username !== undefined && s.credential !== undefined) {
+        link += `; username=${quote(s.username)}; credential=${quote(s.credential)}; credential-type="password"`;
+      }
+      links.push(link);
+    }
+  }
+  return links;
+}
+
+function setLinks(c: Context, config: Config): void {
+  for (const link of iceServerLinks(config)) c.header("Link", link, { append: true });
+}
+
+/**
+ * OPTIONS on the POST endpoints: the CORS middleware answers the preflight; this adds what WHIP clients look for.
+ * Registered before the CORS middleware so it can decorate its response.
+ */
+export function whipOptionsHeaders(config: Config): MiddlewareHandler<AppEnv> {
+  return async function whipOptions(c, next) {
+    await next();
+    if (c.req.method !== "OPTIONS") return;
+    const isSession = /^\/api\/(whip\/publish|whep\/play)\/[^/]+\/[^/]+$/.test(c.req.path);
+    c.res.headers.set(isSession ? "Accept-Patch" : "Accept-Post", isSession ? SDPFRAG : "application/sdp");
+    if (!isSession) for (const link of iceServerLinks(config)) c.res.headers.append("Link", link);
+  };
+}
+
+async function readFrag(c: Context): Promise<string> {
+  const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
+  if (type !== SDPFRAG) throw new HttpError(415, `content type must be ${SDPFRAG}`);
+  const text = await c.req.text();
+  if (text.length > MAX_SDPFRAG_BYTES) throw new HttpError(413, "request body too large");
+  return text;
+}
+
 export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard, ep: Endpoint): void {
+  const sessionFor = (c: Context, room: string): Session => {
+    const entry = deps.registry.session(c.req.param("session") ?? "");
+    if (!entry || entry.room.name !== room || entry.session.kind !== ep.kind || entry.session.closed) {
+      throw notFound("session not found");
+    }
+    return entry.session;
+  };
+
   app.post(`${ep.base}/:room`, async (c) => {
     const room = roomParam(c.req.param("room"));
     await guard.room(c, room, ep.action);
@@ -31,15 +91,61 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     session.log.info({ codecs: session.codecs.map((x) => x.mimeType), ip: c.env?.ip }, `${ep.kind} session created`);
     c.header("Location", `${ep.base}/${room}/${session.id}`);
     c.header("Content-Type", "application/sdp");
+    c.header("ETag", session.peer.etag);
+    c.header("Accept-Patch", SDPFRAG);
+    setLinks(c, deps.config);
     return c.body(answer, 201);
+  });
+
+  app.patch(`${ep.base}/:room/:session`, async (c) => {
+    const room = roomParam(c.req.param("room"));
+    await guard.room(c, room, ep.action);
+    const session = sessionFor(c, room);
+    const text = await readFrag(c);
+    let frag;
+    try {
+      frag = parseSdpFrag(text);
+    } catch (err) {
+      if (err instanceof SdpFragError) throw new HttpError(400, `invalid sdpfrag: ${err.message}`);
+      throw err;
+    }
+    const ifMatch = c.req.header("if-match")?.trim();
+    const restart = frag.ufrag !== undefined && frag.ufrag !== session.peer.remoteUfrag;
+    if (restart) {
+      // An ICE restart must say If-Match: "*" (RFC 9725 §4.3.2); new credentials without it are not a trickle.
+      if (ifMatch !== "*") throw new HttpError(ifMatch === undefined ? 422 : 412, "ICE restart needs If-Match: \"*\"");
+      let answer: string;
+      try {
+        answer = await session.peer.restartIce(frag);
+      } catch (err) {
+        if (err instanceof NegotiationError) throw new HttpError(422, `ICE restart failed: ${err.message}`);
+        throw err;
+      }
+      session.log.info("ICE restarted");
+      c.header("ETag", session.peer.etag);
+      c.header("Content-Type", SDPFRAG);
+      return c.body(answer, 200);
+    }
+    if (ifMatch !== undefined && ifMatch !== "*" && ifMatch !== session.peer.etag) {
+      throw new HttpError(412, "If-Match does not match the session's ETag");
+    }
+    if (ifMatch === "*") throw new HttpError(422, "If-Match: \"*\" is for ICE restarts, with new ice-ufrag and ice-pwd");
+    await session.peer.addCandidates(frag);
+    return c.body(null, 204);
   });
 
   app.delete(`${ep.base}/:room/:session`, async (c) => {
     const room = roomParam(c.req.param("room"));
     await guard.room(c, room, ep.action);
-    const entry = deps.registry.session(c.req.param("session"));
-    if (!entry || entry.room.name !== room || entry.session.kind !== ep.kind) throw notFound("session not found");
-    deps.registry.endSession(entry.session.id, "DELETE by client");
+    const session = sessionFor(c, room);
+    deps.registry.endSession(session.id, "DELETE by client");
     return c.json({ ok: true }, 200);
   });
+
+  const notAllowed = (allow: string) => (c: Context) => {
+    c.header("Allow", allow);
+    return c.json({ error: "method not allowed" }, 405);
+  };
+  app.on(["GET", "HEAD", "PUT", "DELETE", "PATCH"], `${ep.base}/:room`, notAllowed("POST, OPTIONS"));
+  app.on(["GET", "HEAD", "PUT", "POST"], `${ep.base}/:room/:session`, notAllowed("PATCH, DELETE, OPTIONS"));
 }

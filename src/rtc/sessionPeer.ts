@@ -1,0 +1,86 @@
+// The peer side every WHIP/WHEP session shares: negotiation of the client's offer, the ETag that names the
+// current ICE session, trickled candidates and ICE restarts from PATCH, and a close that tells the client.
+import { randomBytes } from "node:crypto";
+import type { RTCPeerConnection } from "werift";
+import type { Config } from "../config.ts";
+import { closePeer } from "../room/session.ts";
+import { rewriteCandidates, waitGatheringComplete } from "./peer.ts";
+import { buildSdpFrag, withIceCredentials, type SdpFrag } from "./sdpfrag.ts";
+
+export class NegotiationError extends Error {
+  override name = "NegotiationError";
+}
+
+function newEtag(): string {
+  return `"${randomBytes(9).toString("base64url")}"`;
+}
+
+export class SessionPeer {
+  readonly pc: RTCPeerConnection;
+  /** Changes on every ICE restart; PATCH with another If-Match gets 412. */
+  etag = newEtag();
+  #remoteSdp = "";
+  #remoteUfrag: string | undefined;
+  readonly #config: Config;
+
+  constructor(pc: RTCPeerConnection, config: Config) {
+    this.pc = pc;
+    this.#config = config;
+  }
+
+  /** setRemoteDescription → (hook) → createAnswer → gather; the answer carries every server candidate. */
+  async negotiate(offerSdp: string, beforeAnswer?: (pc: RTCPeerConnection) => void): Promise<string> {
+    const pc = this.pc;
+    try {
+      await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
+      beforeAnswer?.(pc);
+      await pc.setLocalDescription(await pc.createAnswer());
+      await waitGatheringComplete(pc);
+    } catch (err) {
+      throw new NegotiationError(String(err));
+    }
+    const sdp = pc.localDescription?.sdp;
+    if (!sdp) throw new NegotiationError("werift produced no answer");
+    this.#remoteSdp = offerSdp;
+    this.#remoteUfrag = /a=ice-ufrag:(\S+)/.exec(offerSdp)?.[1];
+    return rewriteCandidates(sdp, this.#config.announcedIps);
+  }
+
+  get remoteUfrag(): string | undefined {
+    return this.#remoteUfrag;
+  }
+
+  /** Trickled candidates from the client (RFC 9725 §4.3.1). */
+  async addCandidates(frag: SdpFrag): Promise<void> {
+    for (const c of frag.candidates) {
+      await this.pc.addIceCandidate({ candidate: c.candidate, sdpMid: c.mid, sdpMLineIndex: c.mLineIndex }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * ICE restart (RFC 9725 §4.3.2): the client's offer is re-applied with its new credentials, werift restarts ICE
+   * and gathers anew; DTLS and media continue over the new pair. Returns the sdpfrag answer.
+   */
+  async restartIce(frag: SdpFrag): Promise<string> {
+    if (frag.ufrag === undefined || frag.pwd === undefined) throw new NegotiationError("ICE restart needs ice-ufrag and ice-pwd");
+    const offer = withIceCredentials(this.#remoteSdp, frag.ufrag, frag.pwd);
+    const pc = this.pc;
+    try {
+      await pc.setRemoteDescription({ type: "offer", sdp: offer });
+      await pc.setLocalDescription(await pc.createAnswer());
+      await waitGatheringComplete(pc);
+    } catch (err) {
+      throw new NegotiationError(String(err));
+    }
+    this.#remoteSdp = offer;
+    this.#remoteUfrag = frag.ufrag;
+    await this.addCandidates(frag);
+    this.etag = newEtag();
+    const sdp = pc.localDescription?.sdp ?? "";
+    return buildSdpFrag(rewriteCandidates(sdp, this.#config.announcedIps));
+  }
+
+  close(): Promise<void> {
+    return closePeer(this.pc);
+  }
+}
