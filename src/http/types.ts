@@ -3,6 +3,7 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { RoomRegistry } from "../room/registry.ts";
+import type { WebAssets } from "./routes/web.ts";
 
 /** What the HTTP layer is built from; tests build it with real parts and no listening server. */
 export interface AppDeps {
@@ -12,6 +13,8 @@ export interface AppDeps {
   metrics: Metrics;
   log: Logger;
   version: string;
+  /** The web app's files; without them (unit tests) the pages are not served. */
+  web?: WebAssets;
 }
 
 /** Per-request bindings the platform passes to app.fetch. */

@@ -8,6 +8,14 @@ import type { ViewerSession } from "./viewer.ts";
 
 export type Session = PublisherSession | ViewerSession;
 
+/** What live views (the events hub) hear about: rooms opening and closing, sessions joining and leaving. */
+export type RegistryEvent =
+  | { type: "room-opened"; room: string }
+  | { type: "room-closed"; room: string }
+  | { type: "session-opened" | "session-closed"; room: string; kind: Session["kind"] };
+
+export type RegistryListener = (event: RegistryEvent) => void;
+
 export interface Negotiated<S extends Session> {
   session: S;
   answer: string;
@@ -20,6 +28,7 @@ export class RoomRegistry {
   #closed = false;
   #lastTick = Date.now();
   readonly #ticker: ReturnType<typeof setInterval>;
+  readonly #listeners = new Set<RegistryListener>();
 
   constructor(ctx: RoomContext) {
     this.#ctx = ctx;
@@ -41,6 +50,12 @@ export class RoomRegistry {
 
   session(id: string): { session: Session; room: Room } | undefined {
     return this.#sessions.get(id);
+  }
+
+  /** Hears every room and session change as it happens; returns the unsubscribe. */
+  subscribe(listener: RegistryListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** The room is claimed before the first await, so two racing publishes cannot both win. */
@@ -110,20 +125,35 @@ export class RoomRegistry {
       onClosed: (r) => {
         if (this.#rooms.get(r.name) === r) this.#rooms.delete(r.name);
         metrics.liveRooms.set(this.#rooms.size);
+        this.#emit({ type: "room-closed", room: r.name });
       },
       onSessionOpened: (s) => {
         this.#sessions.set(s.id, { session: s, room });
         metrics.sessions.labels(s.kind).inc();
         metrics.sessionsTotal.labels(s.kind).inc();
+        this.#emit({ type: "session-opened", room: name, kind: s.kind });
       },
       onSessionClosed: (s) => {
         if (this.#sessions.delete(s.id)) metrics.sessions.labels(s.kind).dec();
+        this.#emit({ type: "session-closed", room: name, kind: s.kind });
       },
     });
     this.#rooms.set(name, room);
     metrics.liveRooms.set(this.#rooms.size);
     room.log.info("room opened");
+    this.#emit({ type: "room-opened", room: name });
     return room;
+  }
+
+  /** One bad listener must not break the others, nor the room change that caused the event. */
+  #emit(event: RegistryEvent): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.#ctx.log.warn({ err, event: event.type }, "registry listener failed");
+      }
+    }
   }
 
   #tick(): void {

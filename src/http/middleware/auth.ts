@@ -7,8 +7,11 @@ export interface AuthGuard {
   /** Resolves with the JWT claims (if any) or throws 401/403 after the fixed delay. Runs before the body is read. */
   room(c: Context, room: string, action: RoomAction): Promise<RoomClaims | undefined>;
   admin(c: Context): Promise<void>;
-  /** For listings: a predicate over room names, or 401 after the fixed delay. */
-  roomFilter(c: Context): Promise<(room: string) => boolean>;
+  /**
+   * For listings: a predicate over room names, or 401 after the fixed delay. `queryToken` also accepts `?token=`,
+   * for clients that cannot set headers (EventSource).
+   */
+  roomFilter(c: Context, opts?: { queryToken?: boolean }): Promise<(room: string) => boolean>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -26,8 +29,9 @@ export function authGuard(authorizer: Authorizer, metrics: Metrics, failDelayMs:
       if (!decision.ok) return refuse(decision);
       return decision.claims;
     },
-    async roomFilter(c) {
-      const filter = await authorizer.roomFilter(extractToken(c.req.raw.headers));
+    async roomFilter(c, opts) {
+      const query = opts?.queryToken ? c.req.query("token") : undefined;
+      const filter = await authorizer.roomFilter(extractToken(c.req.raw.headers, query));
       if (typeof filter !== "function") return refuse(filter);
       return filter;
     },
