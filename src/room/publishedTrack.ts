@@ -2,6 +2,8 @@
 // N out, no awaits and no per-packet allocation of our own (werift's sendRtp clones per viewer).
 import type { MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RtpPacket } from "werift";
 import type { CodecInfo } from "../rtc/codecs.ts";
+import { keyframeCodec } from "../rtc/keyframe.ts";
+import { GopCache } from "./gopCache.ts";
 import type { MediaKind } from "../rtc/sdp.ts";
 
 /** At most one keyframe request per this many ms reaches a publisher, however many viewers ask. */
@@ -39,6 +41,7 @@ export class PublishedTrack {
   #lastPliAt = -Infinity;
   #bytesAtTick = 0;
   #closed = false;
+  readonly #gop: GopCache | undefined;
   readonly #hooks: TrackHooks;
   #unsubscribe: (() => void) | undefined;
 
@@ -48,6 +51,8 @@ export class PublishedTrack {
     this.mid = mid;
     this.codec = codec;
     this.#hooks = hooks;
+    const kc = kind === "video" ? keyframeCodec(codec.mimeType) : undefined;
+    this.#gop = kc === undefined ? undefined : new GopCache(kc);
   }
 
   get viewerCount(): number {
@@ -82,6 +87,7 @@ export class PublishedTrack {
     }
     if (((seq - this.#lastSeq) & 0xffff) < 0x8000 || this.#lastSeq < 0) this.#lastSeq = seq;
     this.#hooks.onPacket(size);
+    this.#gop?.push(rtp);
     const sinks = this.#sinks;
     for (let i = 0; i < sinks.length; i++) {
       // sendRtp rejects only when a viewer's transport is closing; that viewer is reaped by its own watch.
@@ -90,8 +96,11 @@ export class PublishedTrack {
     if (sinks.length > 0) this.#hooks.onForwarded(sinks.length);
   }
 
+  /** Adds a viewer; it first gets the cached GOP, in order, so its decoder starts at a keyframe at once. */
   addSink(sender: RTCRtpSender): void {
     if (this.#closed || this.#sinks.includes(sender)) return;
+    // Synchronous sends keep order: werift assigns sequence numbers before its first await.
+    for (const rtp of this.#gop?.packets ?? []) sender.sendRtp(rtp).catch(noop);
     // A new array, so a forward() in progress keeps iterating the old one.
     this.#sinks = [...this.#sinks, sender];
   }
@@ -130,5 +139,6 @@ export class PublishedTrack {
     this.#unsubscribe = undefined;
     this.#sinks = [];
     this.#receiver = undefined;
+    this.#gop?.clear();
   }
 }
