@@ -1,144 +1,102 @@
-// One track a publisher sends, and the viewers' senders it feeds. This is the hot path: one RTP packet in,
-// N out, no awaits and no per-packet allocation of our own (werift's sendRtp clones per viewer).
-import type { MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RtpPacket } from "werift";
+// One track a publisher sends (one m-line): its codec, and its layers: a single stream, or one per simulcast rid.
+import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from "werift";
 import type { CodecInfo } from "../rtc/codecs.ts";
 import { keyframeCodec } from "../rtc/keyframe.ts";
-import { GopCache } from "./gopCache.ts";
 import type { MediaKind } from "../rtc/sdp.ts";
+import { TrackLayer, type RtpTap, type TrackCounters, type TrackHooks } from "./trackLayer.ts";
 
-/** At most one keyframe request per this many ms reaches a publisher, however many viewers ask. */
-export const PLI_THROTTLE_MS = 500;
-
-export interface TrackCounters {
-  packets: number;
-  bytes: number;
-  lost: number;
-}
-
-export interface TrackHooks {
-  onPacket(bytes: number): void;
-  onLost(count: number): void;
-  onForwarded(count: number): void;
-  onKeyframeRequest(sent: boolean): void;
-}
-
-const noop = () => undefined;
+export { PLI_THROTTLE_MS, type TrackCounters, type TrackHooks } from "./trackLayer.ts";
 
 export class PublishedTrack {
   readonly kind: MediaKind;
   readonly index: number;
   readonly mid: string | undefined;
   readonly codec: CodecInfo;
-  readonly counters: TrackCounters = { packets: 0, bytes: 0, lost: 0 };
-  /** Bits per second over the last stats tick. */
-  bitrate = 0;
-  ssrc: number | undefined;
-  lastPacketAt = 0;
-
-  #sinks: RTCRtpSender[] = [];
-  #receiver: RTCRtpReceiver | undefined;
-  #lastSeq = -1;
-  #lastPliAt = -Infinity;
-  #bytesAtTick = 0;
+  /** In the publisher's order (a=simulcast / a=rid order); one unnamed layer without simulcast. */
+  readonly layers: TrackLayer[];
   #closed = false;
-  readonly #gop: GopCache | undefined;
-  readonly #hooks: TrackHooks;
-  #unsubscribe: (() => void) | undefined;
 
-  constructor(kind: MediaKind, index: number, mid: string | undefined, codec: CodecInfo, hooks: TrackHooks) {
+  constructor(kind: MediaKind, index: number, mid: string | undefined, codec: CodecInfo, hooks: TrackHooks, rids: readonly string[] = []) {
     this.kind = kind;
     this.index = index;
     this.mid = mid;
     this.codec = codec;
-    this.#hooks = hooks;
     const kc = kind === "video" ? keyframeCodec(codec.mimeType) : undefined;
-    this.#gop = kc === undefined ? undefined : new GopCache(kc);
+    this.layers = rids.length === 0 ? [new TrackLayer(undefined, kc, hooks)] : rids.map((rid) => new TrackLayer(rid, kc, hooks));
+  }
+
+  get simulcast(): boolean {
+    return this.layers.length > 1 || this.layers[0]?.rid !== undefined;
+  }
+
+  layer(name: string): TrackLayer | undefined {
+    return this.layers.find((l) => l.name === name);
+  }
+
+  /** The layer a viewer gets by default: the one carrying the most bits now, else the first offered. */
+  defaultLayer(): TrackLayer {
+    let best = this.layers[0] as TrackLayer;
+    for (const l of this.layers) if (l.bitrate > best.bitrate) best = l;
+    return best;
+  }
+
+  /** Connects a werift track to the layer of its rid. */
+  bind(track: MediaStreamTrack, receiver: RTCRtpReceiver): void {
+    if (this.#closed) return;
+    const layer = track.rid === undefined ? this.layers[0] : (this.layer(track.rid) ?? this.layers[0]);
+    layer?.bind(track, receiver);
+  }
+
+  /** Feeds the first layer directly (tests and non-werift sources). */
+  forward(rtp: RtpPacket): void {
+    this.layers[0]?.forward(rtp);
+  }
+
+  /** Taps the first-offered layer (recorders want one stream per track). */
+  addTap(tap: RtpTap): () => void {
+    return (this.layers[0] as TrackLayer).addTap(tap);
+  }
+
+  get counters(): TrackCounters {
+    const total = { packets: 0, bytes: 0, lost: 0 };
+    for (const l of this.layers) {
+      total.packets += l.counters.packets;
+      total.bytes += l.counters.bytes;
+      total.lost += l.counters.lost;
+    }
+    return total;
+  }
+
+  get bitrate(): number {
+    return this.layers.reduce((s, l) => s + l.bitrate, 0);
+  }
+
+  get lastPacketAt(): number {
+    return this.layers.reduce((m, l) => Math.max(m, l.lastPacketAt), 0);
+  }
+
+  get ssrc(): number | undefined {
+    return this.layers[0]?.ssrc;
   }
 
   get viewerCount(): number {
-    return this.#sinks.length;
+    return this.layers.reduce((s, l) => s + l.viewerCount, 0);
   }
 
-  /** Connects the werift track that carries this m-line's RTP. */
-  bind(track: MediaStreamTrack, receiver: RTCRtpReceiver): void {
-    if (this.#closed) return;
-    this.#unsubscribe?.();
-    this.#receiver = receiver;
-    this.ssrc = track.ssrc;
-    const { unSubscribe } = track.onReceiveRtp.subscribe((rtp) => this.forward(rtp));
-    this.#unsubscribe = unSubscribe;
-  }
-
-  forward(rtp: RtpPacket): void {
-    const header = rtp.header;
-    const size = rtp.payload.length + header.serializeSize;
-    this.counters.packets++;
-    this.counters.bytes += size;
-    this.lastPacketAt = Date.now();
-    this.ssrc = header.ssrc;
-    const seq = header.sequenceNumber;
-    if (this.#lastSeq >= 0) {
-      const gap = (seq - this.#lastSeq - 1) & 0xffff;
-      // Gaps above 1000 are restarts or reordering, not loss worth counting.
-      if (gap > 0 && gap < 1000) {
-        this.counters.lost += gap;
-        this.#hooks.onLost(gap);
-      }
-    }
-    if (((seq - this.#lastSeq) & 0xffff) < 0x8000 || this.#lastSeq < 0) this.#lastSeq = seq;
-    this.#hooks.onPacket(size);
-    this.#gop?.push(rtp);
-    const sinks = this.#sinks;
-    for (let i = 0; i < sinks.length; i++) {
-      // sendRtp rejects only when a viewer's transport is closing; that viewer is reaped by its own watch.
-      (sinks[i] as RTCRtpSender).sendRtp(rtp).catch(noop);
-    }
-    if (sinks.length > 0) this.#hooks.onForwarded(sinks.length);
-  }
-
-  /** Adds a viewer; it first gets the cached GOP, in order, so its decoder starts at a keyframe at once. */
-  addSink(sender: RTCRtpSender): void {
-    if (this.#closed || this.#sinks.includes(sender)) return;
-    // Synchronous sends keep order: werift assigns sequence numbers before its first await.
-    for (const rtp of this.#gop?.packets ?? []) sender.sendRtp(rtp).catch(noop);
-    // A new array, so a forward() in progress keeps iterating the old one.
-    this.#sinks = [...this.#sinks, sender];
-  }
-
-  removeSink(sender: RTCRtpSender): void {
-    this.#sinks = this.#sinks.filter((s) => s !== sender);
-  }
-
-  /** Asks the publisher for a keyframe, at most once per PLI_THROTTLE_MS. Returns whether a PLI was sent. */
+  /** A keyframe on every layer (publisher just connected). */
   requestKeyframe(): boolean {
-    if (this.kind !== "video" || this.#closed) return false;
-    const receiver = this.#receiver;
-    const ssrc = this.ssrc;
-    const now = Date.now();
-    if (!receiver || ssrc === undefined || now - this.#lastPliAt < PLI_THROTTLE_MS) {
-      this.#hooks.onKeyframeRequest(false);
-      return false;
-    }
-    this.#lastPliAt = now;
-    receiver.sendRtcpPLI(ssrc).catch(noop);
-    this.#hooks.onKeyframeRequest(true);
-    return true;
+    let sent = false;
+    for (const l of this.layers) sent = l.requestKeyframe() || sent;
+    return sent;
   }
 
-  /** Called once a second by the room: bitrate over the last tick. */
   tick(elapsedMs: number): void {
-    const delta = this.counters.bytes - this.#bytesAtTick;
-    this.#bytesAtTick = this.counters.bytes;
-    this.bitrate = elapsedMs > 0 ? Math.round((delta * 8 * 1000) / elapsedMs) : 0;
+    for (const l of this.layers) l.tick(elapsedMs);
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#unsubscribe?.();
-    this.#unsubscribe = undefined;
-    this.#sinks = [];
-    this.#receiver = undefined;
-    this.#gop?.clear();
+    for (const l of this.layers) l.close();
   }
 }

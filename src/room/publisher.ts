@@ -53,7 +53,7 @@ export class PublisherSession {
         throw badRequest(`${kind} section offers no codec roomcast forwards (${m.codecs.map((c) => c.name).join(", ")})`);
       }
       perKind[kind] = codec;
-      this.tracks.push(new PublishedTrack(kind, counts[kind]++, m.mid, codec, hooks));
+      this.tracks.push(new PublishedTrack(kind, counts[kind]++, m.mid, codec, hooks, kind === "video" ? m.rids : []));
     }
     this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "publisher" }), ctx.config);
   }

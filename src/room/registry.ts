@@ -81,11 +81,11 @@ export class RoomRegistry {
     }
   }
 
-  async play(name: string, offer: ParsedOffer, sdp: string): Promise<Negotiated<ViewerSession>> {
+  async play(name: string, offer: ParsedOffer, sdp: string, layer?: string): Promise<Negotiated<ViewerSession>> {
     if (this.#closed) throw serviceUnavailable("server is shutting down");
     const room = this.#rooms.get(name);
     if (!room || !room.publisher || room.publisher.closed) throw noPublisher();
-    const session = room.createViewer(offer);
+    const session = room.createViewer(offer, layer);
     try {
       const answer = await session.answer(sdp);
       if (session.closed) throw noPublisher();

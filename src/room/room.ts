@@ -85,7 +85,7 @@ export class Room {
     return session;
   }
 
-  createViewer(offer: ParsedOffer): ViewerSession {
+  createViewer(offer: ParsedOffer, layer?: string): ViewerSession {
     if (this.#closed || !this.publisher) throw new InvalidStateError("room has no publisher");
     const max = this.#ctx.config.maxSubsPerRoom;
     if (max > 0 && this.viewers.size >= max) throw subscriberLimit();
@@ -95,7 +95,7 @@ export class Room {
         this.#ctx.metrics.liveSubscribers.labels(this.name).set(this.viewers.size);
         this.#events.onSessionClosed(s);
       },
-    });
+    }, layer);
     this.viewers.set(session.id, session);
     this.#ctx.metrics.liveSubscribers.labels(this.name).set(this.viewers.size);
     this.#events.onSessionOpened(session);
@@ -134,6 +134,13 @@ export class Room {
         packetsLost: t.counters.lost,
         bitrate: t.bitrate,
         viewers: t.viewerCount,
+        layers: t.layers.map((l) => ({
+          name: l.name,
+          ssrc: l.ssrc ?? null,
+          packets: l.counters.packets,
+          bitrate: l.bitrate,
+          viewers: l.viewerCount,
+        })),
       })),
       publisher: p
         ? {
@@ -152,6 +159,7 @@ export class Room {
           state: v.state,
           createdAt: v.createdAt.toISOString(),
           codecs: v.codecs.map((c) => c.mimeType),
+          layer: v.currentLayer ?? null,
           packetsSent: senders.reduce((s, x) => s + x.packetsSent, 0),
           bytesSent: senders.reduce((s, x) => s + x.bytesSent, 0),
           nacks: senders.reduce((s, x) => s + x.nacks, 0),

@@ -8,6 +8,7 @@ import { NegotiationError, SessionPeer } from "../rtc/sessionPeer.ts";
 import { activeMedia, type MediaKind, type OfferedMedia, type ParsedOffer } from "../rtc/sdp.ts";
 import type { RoomContext } from "./context.ts";
 import type { PublishedTrack } from "./publishedTrack.ts";
+import type { TrackLayer } from "./trackLayer.ts";
 import {
   newPublicId,
   newSecretId,
@@ -29,6 +30,8 @@ interface SenderCounters {
 
 interface Binding {
   track: PublishedTrack;
+  /** The layer this viewer is on; changes when a switch completes at a keyframe. */
+  layer: TrackLayer;
   mid: string | undefined;
   codec: CodecInfo;
   sender: RTCRtpSender | undefined;
@@ -52,7 +55,14 @@ export class ViewerSession {
   readonly #events: ViewerEvents;
 
   /** Pairs each m-line the viewer wants with a publisher track of its kind, in order, and picks its codec. */
-  constructor(ctx: RoomContext, room: string, offer: ParsedOffer, tracks: readonly PublishedTrack[], events: ViewerEvents) {
+  constructor(
+    ctx: RoomContext,
+    room: string,
+    offer: ParsedOffer,
+    tracks: readonly PublishedTrack[],
+    events: ViewerEvents,
+    layerName?: string,
+  ) {
     this.#ctx = ctx;
     this.#events = events;
     this.log = ctx.log.child({ room, session: this.publicId, kind: "viewer" });
@@ -67,10 +77,48 @@ export class ViewerSession {
       const codec = perKind[kind] ?? this.#pickCodec(track, m);
       used.add(track);
       perKind[kind] = codec;
-      this.#bindings.push({ track, mid: m.mid, codec, sender: undefined });
+      const layer = this.#initialLayer(track, layerName);
+      this.#bindings.push({ track, layer, mid: m.mid, codec, sender: undefined });
     }
     if (this.#bindings.length === 0) throw badRequest("offer asks for no kind of media this room publishes");
     this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "viewer" }), ctx.config);
+  }
+
+  #initialLayer(track: PublishedTrack, layerName: string | undefined): TrackLayer {
+    if (layerName === undefined || track.kind !== "video") return track.defaultLayer();
+    const layer = track.layer(layerName);
+    if (!layer) throw badRequest(`no layer "${layerName}" in this room (layers: ${track.layers.map((l) => l.name).join(", ")})`);
+    return layer;
+  }
+
+  /** Layers a viewer may pick, per video track. */
+  get layers(): string[] {
+    return this.#bindings.find((b) => b.track.kind === "video")?.track.layers.map((l) => l.name) ?? [];
+  }
+
+  get currentLayer(): string | undefined {
+    return this.#bindings.find((b) => b.track.kind === "video")?.layer.name;
+  }
+
+  /** Live layer switch (WHEP layer extension): the viewer moves at the target layer's next keyframe. */
+  switchLayer(name: string): void {
+    const video = this.#bindings.filter((b) => b.track.kind === "video");
+    const targets = video.map((b) => b.track.layer(name));
+    if (video.length === 0 || targets.some((t) => t === undefined)) {
+      throw badRequest(`no layer "${name}" in this room (layers: ${this.layers.join(", ")})`);
+    }
+    video.forEach((b, i) => {
+      const target = targets[i] as TrackLayer;
+      if (target === b.layer || !b.sender) return;
+      if (this.state !== "connected") {
+        b.layer = target;
+        return;
+      }
+      target.switchIn(b.sender, b.layer, () => {
+        b.layer = target;
+        this.log.info({ layer: name }, "viewer switched layer");
+      });
+    });
   }
 
   #pickCodec(track: PublishedTrack, m: OfferedMedia): CodecInfo {
@@ -108,7 +156,7 @@ export class ViewerSession {
       if (!sender) continue;
       sender.onPictureLossIndication.subscribe(() => {
         this.plis++;
-        b.track.requestKeyframe();
+        b.layer.requestKeyframe();
       });
       sender.onGenericNack.subscribe(() => {
         this.nacks++;
@@ -133,8 +181,8 @@ export class ViewerSession {
     this.log.info("viewer connected");
     for (const b of this.#bindings) {
       if (!b.sender) continue;
-      b.track.addSink(b.sender);
-      b.track.requestKeyframe();
+      b.layer.addSink(b.sender);
+      b.layer.requestKeyframe();
     }
   }
 
@@ -159,7 +207,10 @@ export class ViewerSession {
     this.#closed = true;
     this.state = "closed";
     this.#watch?.stop();
-    for (const b of this.#bindings) if (b.sender) b.track.removeSink(b.sender);
+    for (const b of this.#bindings) {
+      const sender = b.sender;
+      if (sender) for (const l of b.track.layers) l.removeSink(sender);
+    }
     void this.peer.close();
     this.log.info({ reason }, "viewer closed");
     this.#events.onClosed(this, reason);

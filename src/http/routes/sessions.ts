@@ -21,6 +21,8 @@ export const WHIP: Endpoint = { base: "/api/whip/publish", action: "publish", ki
 export const WHEP: Endpoint = { base: "/api/whep/play", action: "play", kind: "viewer" };
 
 const SDPFRAG = "application/trickle-ice-sdpfrag";
+/** The WHEP layer extension's link relation: where a viewer switches simulcast/transcoded layers live. */
+export const LAYER_REL = "urn:ietf:params:whep:ext:core:layer";
 const MAX_SDPFRAG_BYTES = 64 * 1024;
 
 export function roomParam(raw: string | undefined): string {
@@ -86,10 +88,14 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     const room = roomParam(c.req.param("room"));
     await guard.room(c, room, ep.action);
     const { sdp, offer } = await readOffer(c);
+    const layer = c.req.query("layer");
+    if (layer !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(layer)) throw new HttpError(400, "invalid layer name");
     const { session, answer } =
-      ep.kind === "publisher" ? await deps.registry.publish(room, offer, sdp) : await deps.registry.play(room, offer, sdp);
-    session.log.info({ codecs: session.codecs.map((x) => x.mimeType), ip: c.env?.ip }, `${ep.kind} session created`);
-    c.header("Location", `${ep.base}/${room}/${session.id}`);
+      ep.kind === "publisher" ? await deps.registry.publish(room, offer, sdp) : await deps.registry.play(room, offer, sdp, layer);
+    session.log.info({ codecs: session.codecs.map((x) => x.mimeType), ip: c.env?.ip, layer }, `${ep.kind} session created`);
+    const location = `${ep.base}/${room}/${session.id}`;
+    c.header("Location", location);
+    if (ep.kind === "viewer") c.header("Link", `<${location}/layer>; rel="${LAYER_REL}"`, { append: true });
     c.header("Content-Type", "application/sdp");
     c.header("ETag", session.peer.etag);
     c.header("Accept-Patch", SDPFRAG);
@@ -141,6 +147,33 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     deps.registry.endSession(session.id, "DELETE by client");
     return c.json({ ok: true }, 200);
   });
+
+  if (ep.kind === "viewer") {
+    app.get(`${ep.base}/:room/:session/layer`, async (c) => {
+      const room = roomParam(c.req.param("room"));
+      await guard.room(c, room, ep.action);
+      const session = sessionFor(c, room);
+      if (session.kind !== "viewer") throw notFound("session not found");
+      return c.json({ layers: session.layers, current: session.currentLayer ?? null });
+    });
+    app.post(`${ep.base}/:room/:session/layer`, async (c) => {
+      const room = roomParam(c.req.param("room"));
+      await guard.room(c, room, ep.action);
+      const session = sessionFor(c, room);
+      if (session.kind !== "viewer") throw notFound("session not found");
+      let body: unknown;
+      try {
+        body = await c.req.json();
+      } catch {
+        throw new HttpError(400, "body must be JSON like {\"encodingId\": \"l\"}");
+      }
+      const fields = (body ?? {}) as { encodingId?: unknown; layer?: unknown };
+      const name = typeof fields.encodingId === "string" ? fields.encodingId : fields.layer;
+      if (typeof name !== "string" || name === "") throw new HttpError(400, "body must name a layer: {\"encodingId\": \"l\"}");
+      session.switchLayer(name);
+      return c.json({ layer: name, layers: session.layers }, 200);
+    });
+  }
 
   const notAllowed = (allow: string) => (c: Context) => {
     c.header("Allow", allow);

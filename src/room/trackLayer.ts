@@ -1,0 +1,191 @@
+// One RTP stream of a published track: the only stream, or one simulcast layer (rid), or later a transcoded
+// rendition. It counts, caches the current GOP and fans each packet out to the viewers on this layer.
+// This is the hot path: one packet in, N out, no awaits, nothing allocated of our own per packet.
+import type { MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RtpPacket } from "werift";
+import type { KeyframeCodec } from "../rtc/keyframe.ts";
+import { isKeyframeStart } from "../rtc/keyframe.ts";
+import { GopCache } from "./gopCache.ts";
+
+/** At most one keyframe request per this many ms reaches a publisher, however many viewers ask. */
+export const PLI_THROTTLE_MS = 500;
+
+/** A frame at 30 fps in the 90 kHz clock: the timestamp step across a layer switch. */
+const SWITCH_TIMESTAMP_STEP = 3000;
+
+export interface TrackCounters {
+  packets: number;
+  bytes: number;
+  lost: number;
+}
+
+export interface TrackHooks {
+  onPacket(bytes: number): void;
+  onLost(count: number): void;
+  onForwarded(count: number): void;
+  onKeyframeRequest(sent: boolean): void;
+}
+
+export type RtpTap = (rtp: RtpPacket) => void;
+
+interface PendingSwitch {
+  sender: RTCRtpSender;
+  from: TrackLayer | undefined;
+  onSwitched: (() => void) | undefined;
+}
+
+const noop = () => undefined;
+
+export class TrackLayer {
+  /** The simulcast rid, or undefined for a track without layers. */
+  readonly rid: string | undefined;
+  readonly counters: TrackCounters = { packets: 0, bytes: 0, lost: 0 };
+  bitrate = 0;
+  ssrc: number | undefined;
+  lastPacketAt = 0;
+
+  #sinks: RTCRtpSender[] = [];
+  #pending: PendingSwitch[] = [];
+  #taps: RtpTap[] = [];
+  #receiver: RTCRtpReceiver | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #lastSeq = -1;
+  #lastPliAt = -Infinity;
+  #bytesAtTick = 0;
+  #closed = false;
+  readonly #gop: GopCache | undefined;
+  readonly #keyframes: KeyframeCodec | undefined;
+  readonly #hooks: TrackHooks;
+
+  constructor(rid: string | undefined, keyframes: KeyframeCodec | undefined, hooks: TrackHooks) {
+    this.rid = rid;
+    this.#keyframes = keyframes;
+    this.#gop = keyframes === undefined ? undefined : new GopCache(keyframes);
+    this.#hooks = hooks;
+  }
+
+  get name(): string {
+    return this.rid ?? "source";
+  }
+
+  get viewerCount(): number {
+    return this.#sinks.length + this.#pending.length;
+  }
+
+  /** Connects the werift track that carries this layer's RTP. */
+  bind(track: MediaStreamTrack, receiver: RTCRtpReceiver): void {
+    if (this.#closed) return;
+    this.#unsubscribe?.();
+    this.#receiver = receiver;
+    this.ssrc = track.ssrc;
+    const { unSubscribe } = track.onReceiveRtp.subscribe((rtp) => this.forward(rtp));
+    this.#unsubscribe = unSubscribe;
+  }
+
+  forward(rtp: RtpPacket): void {
+    const header = rtp.header;
+    const size = rtp.payload.length + header.serializeSize;
+    this.counters.packets++;
+    this.counters.bytes += size;
+    this.lastPacketAt = Date.now();
+    this.ssrc = header.ssrc;
+    const seq = header.sequenceNumber;
+    if (this.#lastSeq >= 0) {
+      const gap = (seq - this.#lastSeq - 1) & 0xffff;
+      // Gaps above 1000 are restarts or reordering, not loss worth counting.
+      if (gap > 0 && gap < 1000) {
+        this.counters.lost += gap;
+        this.#hooks.onLost(gap);
+      }
+    }
+    if (((seq - this.#lastSeq) & 0xffff) < 0x8000 || this.#lastSeq < 0) this.#lastSeq = seq;
+    this.#hooks.onPacket(size);
+    this.#gop?.push(rtp);
+    if (this.#pending.length > 0) this.#switchInAt(rtp);
+    const taps = this.#taps;
+    for (let i = 0; i < taps.length; i++) (taps[i] as RtpTap)(rtp);
+    const sinks = this.#sinks;
+    for (let i = 0; i < sinks.length; i++) {
+      // sendRtp rejects only when a viewer's transport is closing; that viewer is reaped by its own watch.
+      (sinks[i] as RTCRtpSender).sendRtp(rtp).catch(noop);
+    }
+    if (sinks.length > 0) this.#hooks.onForwarded(sinks.length);
+  }
+
+  /** Viewers waiting to switch to this layer come in at a keyframe, so their decoder never sees a broken frame. */
+  #switchInAt(rtp: RtpPacket): void {
+    if (this.#keyframes !== undefined && !isKeyframeStart(this.#keyframes, rtp.payload)) return;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const p of pending) {
+      p.from?.removeSink(p.sender);
+      // werift rebases sequence numbers and timestamps from here so the viewer sees one continuous stream.
+      p.sender.replaceRTP(rtp.header, false, SWITCH_TIMESTAMP_STEP);
+      this.#sinks = [...this.#sinks, p.sender];
+      p.onSwitched?.();
+    }
+  }
+
+  /** Adds a viewer; it first gets the cached GOP, in order, so its decoder starts at a keyframe at once. */
+  addSink(sender: RTCRtpSender): void {
+    if (this.#closed || this.#sinks.includes(sender)) return;
+    // Synchronous sends keep order: werift assigns sequence numbers before its first await.
+    for (const rtp of this.#gop?.packets ?? []) sender.sendRtp(rtp).catch(noop);
+    // A new array, so a forward() in progress keeps iterating the old one.
+    this.#sinks = [...this.#sinks, sender];
+  }
+
+  /** Moves a viewer here from another layer at this layer's next keyframe (which is requested now). */
+  switchIn(sender: RTCRtpSender, from: TrackLayer | undefined, onSwitched?: () => void): void {
+    if (this.#closed) return;
+    this.#pending = [...this.#pending.filter((p) => p.sender !== sender), { sender, from, onSwitched }];
+    this.requestKeyframe();
+  }
+
+  removeSink(sender: RTCRtpSender): void {
+    this.#sinks = this.#sinks.filter((s) => s !== sender);
+    this.#pending = this.#pending.filter((p) => p.sender !== sender);
+  }
+
+  /** A raw-packet listener (recorders); returns its remover. */
+  addTap(tap: RtpTap): () => void {
+    this.#taps = [...this.#taps, tap];
+    return () => {
+      this.#taps = this.#taps.filter((t) => t !== tap);
+    };
+  }
+
+  /** Asks the publisher for a keyframe on this layer, at most once per PLI_THROTTLE_MS. */
+  requestKeyframe(): boolean {
+    if (this.#keyframes === undefined || this.#closed) return false;
+    const receiver = this.#receiver;
+    const ssrc = this.ssrc;
+    const now = Date.now();
+    if (!receiver || ssrc === undefined || now - this.#lastPliAt < PLI_THROTTLE_MS) {
+      this.#hooks.onKeyframeRequest(false);
+      return false;
+    }
+    this.#lastPliAt = now;
+    receiver.sendRtcpPLI(ssrc).catch(noop);
+    this.#hooks.onKeyframeRequest(true);
+    return true;
+  }
+
+  /** Called once a second by the room: bitrate over the last tick. */
+  tick(elapsedMs: number): void {
+    const delta = this.counters.bytes - this.#bytesAtTick;
+    this.#bytesAtTick = this.counters.bytes;
+    this.bitrate = elapsedMs > 0 ? Math.round((delta * 8 * 1000) / elapsedMs) : 0;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    this.#sinks = [];
+    this.#pending = [];
+    this.#taps = [];
+    this.#receiver = undefined;
+    this.#gop?.clear();
+  }
+}
