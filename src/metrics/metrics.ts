@@ -79,6 +79,31 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly roomBitrate = new Gauge({
+    name: "roomcast_room_ingest_bitrate_bps",
+    help: "Bits per second the room's publisher sends, over the last second",
+    labelNames: ["room"] as const,
+    registers: [this.registry],
+  });
+  readonly roomViewerRtt = new Gauge({
+    name: "roomcast_room_viewer_rtt_seconds",
+    help: "Mean round-trip time to the room's viewers, from their RTCP receiver reports",
+    labelNames: ["room"] as const,
+    registers: [this.registry],
+  });
+  readonly roomViewerLoss = new Gauge({
+    name: "roomcast_room_viewer_loss_ratio",
+    help: "Mean fraction of packets the room's viewers report lost",
+    labelNames: ["room"] as const,
+    registers: [this.registry],
+  });
+  readonly roomViewerJitter = new Gauge({
+    name: "roomcast_room_viewer_jitter_seconds",
+    help: "Mean interarrival jitter the room's viewers report",
+    labelNames: ["room"] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     for (const kind of ["publisher", "viewer"]) {
@@ -93,6 +118,10 @@ export class Metrics {
     this.liveSubscribers.remove(room);
     this.rtpBytes.remove(room);
     this.rtpPackets.remove(room);
+    this.roomBitrate.remove(room);
+    this.roomViewerRtt.remove(room);
+    this.roomViewerLoss.remove(room);
+    this.roomViewerJitter.remove(room);
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -105,7 +105,29 @@ export class Room {
   /** Once a second: per-track bitrate, and the idle-publisher reaper. */
   tick(elapsedMs: number, now: number): void {
     for (const t of this.publisher?.tracks ?? []) t.tick(elapsedMs);
+    this.#updateRoomMetrics();
     this.publisher?.reapIfIdle(now, Math.min(15, this.#ctx.config.connectTimeoutSec) * 1000);
+  }
+
+  /** Per-room aggregates of per-session RTCP figures, so metric cardinality follows rooms, not sessions. */
+  #updateRoomMetrics(): void {
+    if (this.#closed) return;
+    const { metrics } = this.#ctx;
+    metrics.roomBitrate.labels(this.name).set((this.publisher?.tracks ?? []).reduce((s, t) => s + t.bitrate, 0));
+    const rtts: number[] = [];
+    const losses: number[] = [];
+    const jitters: number[] = [];
+    for (const v of this.viewers.values()) {
+      for (const st of v.senderStats()) {
+        if (st.rttMs !== null) rtts.push(st.rttMs / 1000);
+        if (st.fractionLost !== null) losses.push(st.fractionLost);
+        if (st.jitterMs !== null) jitters.push(st.jitterMs / 1000);
+      }
+    }
+    const mean = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
+    metrics.roomViewerRtt.labels(this.name).set(mean(rtts));
+    metrics.roomViewerLoss.labels(this.name).set(mean(losses));
+    metrics.roomViewerJitter.labels(this.name).set(mean(jitters));
   }
 
   summary(): RoomSummary {
@@ -164,6 +186,7 @@ export class Room {
           bytesSent: senders.reduce((s, x) => s + x.bytesSent, 0),
           nacks: senders.reduce((s, x) => s + x.nacks, 0),
           plis: senders.reduce((s, x) => s + x.plis, 0),
+          streams: senders,
         };
       }),
     };

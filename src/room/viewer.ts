@@ -26,6 +26,16 @@ interface SenderCounters {
   octetCount: number;
   nackCount: number;
   pliCount: number;
+  rtt: number | undefined;
+  receiverEstimatedMaxBitrate: number | undefined;
+}
+
+/** What the viewer's receiver reports (RTCP RR) say about one of our streams. */
+export interface ReceiverReport {
+  fractionLost: number;
+  packetsLost: number;
+  /** Interarrival jitter in seconds. */
+  jitter: number;
 }
 
 interface Binding {
@@ -35,6 +45,7 @@ interface Binding {
   mid: string | undefined;
   codec: CodecInfo;
   sender: RTCRtpSender | undefined;
+  report: ReceiverReport | undefined;
 }
 
 export class ViewerSession {
@@ -78,7 +89,7 @@ export class ViewerSession {
       used.add(track);
       perKind[kind] = codec;
       const layer = this.#initialLayer(track, layerName);
-      this.#bindings.push({ track, layer, mid: m.mid, codec, sender: undefined });
+      this.#bindings.push({ track, layer, mid: m.mid, codec, sender: undefined, report: undefined });
     }
     if (this.#bindings.length === 0) throw badRequest("offer asks for no kind of media this room publishes");
     this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "viewer" }), ctx.config);
@@ -158,6 +169,15 @@ export class ViewerSession {
         this.plis++;
         b.layer.requestKeyframe();
       });
+      sender.onRtcp.subscribe((packet) => {
+        // RR and SR both carry report blocks; ours is the one about this sender's SSRC.
+        const reports = (packet as { reports?: { ssrc: number; fractionLost: number; packetsLost: number; jitter: number }[] }).reports;
+        const mine = reports?.find((r) => r.ssrc === sender.ssrc);
+        if (mine) {
+          const clock = b.codec.clockRate || 90000;
+          b.report = { fractionLost: mine.fractionLost / 256, packetsLost: Number(mine.packetsLost), jitter: Number(mine.jitter) / clock };
+        }
+      });
       sender.onGenericNack.subscribe(() => {
         this.nacks++;
         this.#ctx.metrics.nack.inc();
@@ -187,17 +207,37 @@ export class ViewerSession {
   }
 
   /** Stats per binding for the room API. */
-  senderStats(): { kind: MediaKind; codec: string; packetsSent: number; bytesSent: number; nacks: number; plis: number }[] {
+  senderStats(): {
+    kind: MediaKind;
+    codec: string;
+    layer: string;
+    packetsSent: number;
+    bytesSent: number;
+    nacks: number;
+    plis: number;
+    rttMs: number | null;
+    fractionLost: number | null;
+    packetsLost: number | null;
+    jitterMs: number | null;
+    estimatedBitrate: number | null;
+  }[] {
     return this.#bindings.map((b) => {
       // werift keeps these counters private but up to date; reading them avoids a second count on the hot path.
       const s = b.sender as unknown as SenderCounters | undefined;
       return {
         kind: b.track.kind,
         codec: b.codec.mimeType,
-        packetsSent: s?.packetCount ?? 0,
-        bytesSent: s?.octetCount ?? 0,
-        nacks: s?.nackCount ?? 0,
-        plis: s?.pliCount ?? 0,
+        // werift keeps some counters as bigint; JSON and Prometheus want numbers.
+        packetsSent: Number(s?.packetCount ?? 0),
+        bytesSent: Number(s?.octetCount ?? 0),
+        nacks: Number(s?.nackCount ?? 0),
+        plis: Number(s?.pliCount ?? 0),
+        layer: b.layer.name,
+        rttMs: s?.rtt === undefined ? null : Math.round(Number(s.rtt) * 10_000) / 10,
+        fractionLost: b.report ? Math.round(b.report.fractionLost * 1000) / 1000 : null,
+        packetsLost: b.report?.packetsLost ?? null,
+        jitterMs: b.report ? Math.round(b.report.jitter * 10_000) / 10 : null,
+        estimatedBitrate: s?.receiverEstimatedMaxBitrate === undefined ? null : Number(s.receiverEstimatedMaxBitrate),
       };
     });
   }
