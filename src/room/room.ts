@@ -105,6 +105,7 @@ export class Room {
   /** Once a second: per-track bitrate, and the idle-publisher reaper. */
   tick(elapsedMs: number, now: number): void {
     for (const t of this.publisher?.tracks ?? []) t.tick(elapsedMs);
+    for (const v of this.viewers.values()) v.adaptLayer();
     this.#updateRoomMetrics();
     this.publisher?.reapIfIdle(now, Math.min(15, this.#ctx.config.connectTimeoutSec) * 1000);
   }

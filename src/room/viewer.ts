@@ -57,6 +57,9 @@ export class ViewerSession {
   readonly log: Logger;
   plis = 0;
   nacks = 0;
+  /** A viewer that chose a layer keeps it; otherwise the layer follows its receive estimate. */
+  #pinnedLayer = false;
+  #upgradeVotes = 0;
 
   readonly peer: SessionPeer;
   #bindings: Binding[] = [];
@@ -97,6 +100,7 @@ export class ViewerSession {
 
   #initialLayer(track: PublishedTrack, layerName: string | undefined): TrackLayer {
     if (layerName === undefined || track.kind !== "video") return track.defaultLayer();
+    this.#pinnedLayer = true;
     const layer = track.layer(layerName);
     if (!layer) throw badRequest(`no layer "${layerName}" in this room (layers: ${track.layers.map((l) => l.name).join(", ")})`);
     return layer;
@@ -113,6 +117,38 @@ export class ViewerSession {
 
   /** Live layer switch (WHEP layer extension): the viewer moves at the target layer's next keyframe. */
   switchLayer(name: string): void {
+    this.#pinnedLayer = true;
+    this.#moveTo(name);
+  }
+
+  /**
+   * Once a second: a viewer on automatic layers whose receive estimate (REMB) cannot carry its layer moves down
+   * at once; it moves back up after the estimate has had room for the higher layer for 3 s.
+   */
+  adaptLayer(): void {
+    if (this.#pinnedLayer || this.state !== "connected") return;
+    const b = this.#bindings.find((x) => x.track.kind === "video" && x.track.layers.length > 1);
+    const sender = b?.sender as unknown as SenderCounters | undefined;
+    const estimate = Number(sender?.receiverEstimatedMaxBitrate ?? 0);
+    if (!b || estimate <= 0) return;
+    const byRate = [...b.track.layers].filter((l) => l.bitrate > 0).sort((x, y) => y.bitrate - x.bitrate);
+    const fitting = byRate.find((l) => l.bitrate <= estimate * 0.9) ?? byRate[byRate.length - 1];
+    if (!fitting || fitting === b.layer) {
+      this.#upgradeVotes = 0;
+      return;
+    }
+    if (fitting.bitrate < b.layer.bitrate) {
+      this.#upgradeVotes = 0;
+      this.log.info({ layer: fitting.name, estimate }, "receive estimate too low: layer down");
+      this.#moveTo(fitting.name);
+    } else if (++this.#upgradeVotes >= 3) {
+      this.#upgradeVotes = 0;
+      this.log.info({ layer: fitting.name, estimate }, "receive estimate has room: layer up");
+      this.#moveTo(fitting.name);
+    }
+  }
+
+  #moveTo(name: string): void {
     const video = this.#bindings.filter((b) => b.track.kind === "video");
     const targets = video.map((b) => b.track.layer(name));
     if (video.length === 0 || targets.some((t) => t === undefined)) {

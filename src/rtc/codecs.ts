@@ -116,7 +116,8 @@ export function chooseViewerCodec(source: CodecInfo, media: OfferedMedia): Codec
     best = same[0];
   }
   if (!best) return undefined;
-  return toInfo(source.kind, best, ["nack", "nack pli", "ccm fir"]);
+  // goog-remb (without transport-cc) makes the viewer report what it can receive; simulcast layers adapt to it.
+  return toInfo(source.kind, best, ["nack", "nack pli", "ccm fir", "goog-remb"]);
 }
 
 /** Text for an error when a viewer offers nothing that decodes the publisher's codec. */

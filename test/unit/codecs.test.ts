@@ -137,8 +137,8 @@ describe("chooseViewerCodec", () => {
       channels: undefined,
       payloadType: 120,
       fmtp: "",
-      // Viewer feedback keeps only what the server acts on.
-      rtcpFb: ["nack", "nack pli"],
+      // Viewer feedback keeps only what the server acts on: NACK, PLI, FIR and REMB (for layer adaptation).
+      rtcpFb: ["nack", "nack pli", "goog-remb"],
     });
   });
 
@@ -151,7 +151,7 @@ describe("chooseViewerCodec", () => {
       channels: undefined,
       payloadType: 106,
       fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
-      rtcpFb: ["ccm fir", "nack", "nack pli"],
+      rtcpFb: ["goog-remb", "ccm fir", "nack", "nack pli"],
     });
   });
 
