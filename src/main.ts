@@ -6,6 +6,7 @@ import { createApp } from "./http/app.ts";
 import { createLogger } from "./log.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import { serve } from "./platform/bun.ts";
+import { loadWebAssets } from "./platform/webAssets.ts";
 import { RoomRegistry } from "./room/registry.ts";
 import { VERSION } from "./version.ts";
 
@@ -47,7 +48,8 @@ async function main(argv: string[]): Promise<void> {
     log.warn("no AUTH_TOKEN, ROOM_TOKENS, JWT_SECRET or ADMIN_TOKEN set: every room is open to anyone");
   }
   const registry = new RoomRegistry({ config, metrics, log });
-  const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION });
+  const web = await loadWebAssets();
+  const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web });
 
   let tls;
   try {

@@ -1,0 +1,113 @@
+// Pieces every page shows: the token field in the header and message boxes.
+import { getToken, onTokenChange, setToken } from "./api.ts";
+import { byId, fill, h } from "./dom.ts";
+
+export type NoticeKind = "info" | "warn" | "error" | "ok";
+
+/** A message box; errors are announced at once to screen readers, the rest politely. */
+export function notice(kind: NoticeKind, ...text: (string | Node)[]): HTMLDivElement {
+  return h("div", { class: `notice notice-${kind}`, attrs: { role: kind === "error" ? "alert" : "status" } }, ...text);
+}
+
+export interface TokenField {
+  /** Opens the field with a reason and puts the cursor in it. */
+  ask(reason: string): void;
+  /** Closes the field and clears its reason (the token was accepted). */
+  accepted(): void;
+}
+
+/**
+ * The token field: a button in the header that opens a small form. The token is kept in sessionStorage (this tab
+ * only, gone when it closes). Shown open at start when the server wants a token and this tab has none.
+ */
+export function mountTokenField(authEnabled: boolean): TokenField {
+  const nav = byId("nav");
+  const slot = byId("token-slot");
+  const input = h("input", {
+    id: "token-input",
+    type: "password",
+    autocomplete: "off",
+    spellcheck: false,
+    placeholder: "token",
+    value: getToken(),
+    attrs: { "aria-describedby": "token-hint" },
+  });
+  const reason = h("p", { class: "token-reason", id: "token-reason", attrs: { role: "alert" } });
+  const show = h("button", { type: "button", class: "ghost small", textContent: "Show" });
+  show.addEventListener("click", () => {
+    input.type = input.type === "password" ? "text" : "password";
+    show.textContent = input.type === "password" ? "Show" : "Hide";
+  });
+  const clear = h("button", { type: "button", class: "ghost small", textContent: "Forget" });
+  const form = h(
+    "form",
+    { class: "token-form", id: "token-form", hidden: true, attrs: { "aria-label": "Access token" } },
+    reason,
+    h(
+      "div",
+      { class: "token-row" },
+      h("label", { htmlFor: "token-input", textContent: "Token" }),
+      input,
+      show,
+      h("button", { type: "submit", class: "primary small", textContent: "Use token" }),
+      clear,
+    ),
+    h("p", { class: "hint", id: "token-hint" }, "The token you were given for this server or room. Kept in this tab only."),
+  );
+  const toggle = h("button", {
+    type: "button",
+    class: "token-toggle",
+    id: "token-toggle",
+    attrs: { "aria-controls": "token-form", "aria-expanded": "false" },
+  });
+  const render = () => {
+    const has = getToken() !== "";
+    fill(toggle, h("span", { class: has ? "lock on" : "lock", attrs: { "aria-hidden": "true" } }), has ? "Token set" : "Token");
+    toggle.hidden = !authEnabled && !has;
+  };
+  const open = (yes: boolean) => {
+    form.hidden = !yes;
+    toggle.setAttribute("aria-expanded", String(yes));
+  };
+  toggle.addEventListener("click", () => {
+    open(form.hidden !== false);
+    if (!form.hidden) input.focus();
+  });
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    fill(reason);
+    setToken(input.value.trim());
+    open(false);
+  });
+  clear.addEventListener("click", () => {
+    input.value = "";
+    setToken("");
+    input.focus();
+  });
+  form.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      open(false);
+      toggle.focus();
+    }
+  });
+  onTokenChange((t) => {
+    if (input.value !== t) input.value = t;
+    render();
+  });
+  render();
+  nav.append(toggle);
+  slot.append(form);
+  if (authEnabled && !getToken()) open(true);
+  return {
+    ask(text) {
+      fill(reason, text);
+      open(true);
+      input.focus();
+      input.select();
+    },
+    accepted() {
+      fill(reason);
+      if (getToken()) open(false);
+    },
+  };
+}

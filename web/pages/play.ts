@@ -1,0 +1,339 @@
+// /play/{room}: a WHEP player. It waits for the room's publisher (told by the events feed, so it never polls the
+// server with requests that fail), connects by itself when the room goes live and again after the publisher comes
+// back, starts muted so autoplay is allowed, and shows what it receives.
+import { ApiError, describeError, isAuthError } from "../lib/api.ts";
+import { fill, h } from "../lib/dom.ts";
+import { openFeed, type RoomStats } from "../lib/feed.ts";
+import { bitrate, codecLabel, percent, plural } from "../lib/format.ts";
+import { BitrateGraph } from "../lib/graph.ts";
+import { endSession, inboundStats, negotiate, type InboundSample, type RemoteSession } from "../lib/rtc.ts";
+import { notice } from "../lib/ui.ts";
+import type { PageContext } from "../main.ts";
+
+type State = "waiting" | "connecting" | "live" | "refused" | "error";
+
+/** A connection that stays "disconnected" this long is dropped and made again. */
+const DISCONNECTED_GRACE_MS = 4000;
+const MAX_BACKOFF_MS = 10_000;
+/** After this long on the page with no event at all, the player stops waiting for the feed. */
+const FEED_SILENT_MS = 5000;
+
+export function renderPlay(ctx: PageContext, room: string): void {
+  const endpoint = `/api/whep/play/${encodeURIComponent(room)}`;
+
+  // --- the page ---
+  const video = h("video", { id: "player-video", autoplay: true, playsInline: true, muted: true });
+  // Autoplay needs the attribute as well as the property in some browsers.
+  video.setAttribute("muted", "");
+  video.setAttribute("aria-label", `Live video of room ${room}`);
+  const overlayText = h("p", { class: "overlay-text", id: "player-message" });
+  const overlay = h("div", { class: "overlay", attrs: { "aria-live": "polite" } }, h("div", { class: "spinner", attrs: { "aria-hidden": "true" } }), overlayText);
+  const bigUnmute = h("button", { type: "button", class: "unmute-big", id: "unmute-big", hidden: true }, "🔇 Tap to unmute");
+
+  const statRes = h("dd");
+  const statFps = h("dd");
+  const statRate = h("dd");
+  const statLoss = h("dd");
+  const statRtt = h("dd");
+  const statCodec = h("dd");
+  const graph = new BitrateGraph(180);
+  const statsBox = h(
+    "div",
+    { class: "stats-overlay", id: "stats-overlay", hidden: true },
+    h(
+      "dl",
+      { class: "stats-grid" },
+      h("div", null, h("dt", null, "Resolution"), statRes),
+      h("div", null, h("dt", null, "Frame rate"), statFps),
+      h("div", null, h("dt", null, "Bitrate"), statRate),
+      h("div", null, h("dt", null, "Packet loss"), statLoss),
+      h("div", null, h("dt", null, "Round trip"), statRtt),
+      h("div", null, h("dt", null, "Codecs"), statCodec),
+    ),
+    graph.canvas,
+  );
+  const stage = h("div", { class: "stage", id: "stage" }, video, overlay, bigUnmute, statsBox);
+
+  const muteBtn = h("button", { type: "button", id: "mute-button", attrs: { "aria-keyshortcuts": "m" } });
+  const statsBtn = h("button", { type: "button", id: "stats-button", attrs: { "aria-keyshortcuts": "s", "aria-pressed": "false", "aria-controls": "stats-overlay" } }, "Stats");
+  const fsBtn = h("button", { type: "button", id: "fullscreen-button", attrs: { "aria-keyshortcuts": "f" } }, "Full screen");
+  const pill = h("span", { class: "pill", id: "player-state" });
+  const viewers = h("span", { class: "muted-text", id: "viewer-count" });
+  const message = h("div", { class: "player-notice" });
+  const whepUrl = `${location.origin}${endpoint}`;
+
+  fill(
+    ctx.main,
+    h("div", { class: "page-head" }, h("h1", null, room), pill, viewers),
+    h("div", { class: "player" }, stage, h("div", { class: "controls", attrs: { role: "toolbar", "aria-label": "Player" } }, muteBtn, statsBtn, fsBtn)),
+    message,
+    h(
+      "p",
+      { class: "hint" },
+      "Keys: M mute, F full screen, S stats. Other WHEP players: ",
+      h("code", null, whepUrl),
+      ". ",
+      h("a", { href: `/publish/${encodeURIComponent(room)}` }, "Publish to this room"),
+    ),
+  );
+
+  // --- state ---
+  let state: State = "waiting";
+  let pc: RTCPeerConnection | undefined;
+  let session: RemoteSession | undefined;
+  let disconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  let backoffMs = 1000;
+  /** Not before this time (ms): after a failed attempt the room's next stats event must not trigger a burst. */
+  let notBefore = 0;
+  /** What the feed last said about the room: undefined until it has spoken. */
+  let roomLive: boolean | undefined;
+  let lastSample: InboundSample | undefined;
+  let feedHeard = false;
+
+  function setState(next: State, text = ""): void {
+    state = next;
+    pill.className = `pill pill-${next}`;
+    pill.textContent = { waiting: "Waiting", connecting: "Connecting", live: "Live", refused: "Token needed", error: "Problem" }[next];
+    stage.dataset.state = next;
+    overlay.hidden = next === "live";
+    overlayText.textContent = text;
+    document.title = `${next === "live" ? "● " : ""}${room} · roomcast`;
+    updateMuteUi();
+  }
+
+  function waitingText(): string {
+    return `Waiting for the publisher of “${room}”. The video starts by itself when the room goes live.`;
+  }
+
+  // --- connection ---
+  function maybeConnect(): void {
+    if (state !== "waiting" && state !== "error") return;
+    if (pc) return;
+    // Without any word from the feed (a proxy that holds events back), try anyway, with the backoff.
+    const feedSilent = !feedHeard && performance.now() > FEED_SILENT_MS;
+    if (roomLive !== true && !(roomLive === undefined && feedSilent)) return;
+    const wait = notBefore - Date.now();
+    if (wait > 0) {
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(maybeConnect, wait);
+      return;
+    }
+    void connect();
+  }
+
+  async function connect(): Promise<void> {
+    clearTimeout(retryTimer);
+    setState("connecting", `Connecting to “${room}”…`);
+    fill(message);
+    const peer = new RTCPeerConnection({ iceServers: ctx.boot.iceServers, bundlePolicy: "max-bundle" });
+    pc = peer;
+    const stream = new MediaStream();
+    peer.addTransceiver("video", { direction: "recvonly" });
+    peer.addTransceiver("audio", { direction: "recvonly" });
+    peer.addEventListener("track", (ev) => {
+      stream.addTrack(ev.track);
+      if (video.srcObject !== stream) video.srcObject = stream;
+      // A server that ends the session (publisher left) closes DTLS; that is the quickest sign.
+      const dtls = ev.receiver.transport;
+      dtls?.addEventListener("statechange", () => {
+        if (dtls.state === "closed" || dtls.state === "failed") drop(peer, "the stream ended");
+      });
+    });
+    peer.addEventListener("connectionstatechange", () => {
+      if (pc !== peer) return;
+      const s = peer.connectionState;
+      if (s === "connected") {
+        clearTimeout(disconnectTimer);
+        disconnectTimer = undefined;
+      } else if (s === "disconnected") {
+        disconnectTimer ??= setTimeout(() => drop(peer, "the connection was lost"), DISCONNECTED_GRACE_MS);
+      } else if (s === "failed" || s === "closed") {
+        drop(peer, "the connection failed");
+      }
+    });
+    try {
+      session = await negotiate(peer, endpoint);
+      if (pc !== peer) {
+        endSession(session);
+        return;
+      }
+      backoffMs = 1000;
+      ctx.token.accepted();
+    } catch (err) {
+      if (pc !== peer) return;
+      teardown(false);
+      failed(err);
+    }
+  }
+
+  function failed(err: unknown): void {
+    const text = describeError(err, `watch “${room}”`);
+    if (isAuthError(err)) {
+      setState("refused", text);
+      ctx.token.ask(text);
+      return;
+    }
+    if (err instanceof ApiError && err.status === 404) {
+      // The publisher left between the feed's word and our offer: wait for the feed to say it is back.
+      if (feedHeard) roomLive = false;
+      setState("waiting", waitingText());
+    } else {
+      setState("error", text);
+      fill(message, notice("error", text));
+    }
+    const delay = err instanceof ApiError && err.retryAfterSec ? err.retryAfterSec * 1000 : backoffMs;
+    notBefore = Date.now() + delay;
+    backoffMs = Math.min(MAX_BACKOFF_MS, backoffMs * 2);
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(maybeConnect, delay);
+  }
+
+  /** The connection ended under us: back to waiting, and in again as soon as the room is live. */
+  function drop(peer: RTCPeerConnection, why: string): void {
+    if (pc !== peer) return;
+    // The server has already ended its side when it closed DTLS; a DELETE would only find nothing.
+    teardown(false);
+    setState("waiting", `The stream stopped (${why}). ${waitingText()}`);
+    notBefore = Date.now() + 500;
+    maybeConnect();
+  }
+
+  function teardown(deleteSession: boolean): void {
+    clearTimeout(disconnectTimer);
+    disconnectTimer = undefined;
+    if (session && deleteSession) endSession(session, true);
+    session = undefined;
+    const peer = pc;
+    pc = undefined;
+    peer?.close();
+    video.srcObject = null;
+    lastSample = undefined;
+  }
+
+  video.addEventListener("playing", () => {
+    if (pc) setState("live");
+  });
+
+  // --- what the server says about the room ---
+  function onRoom(s: RoomStats | undefined): void {
+    feedHeard = true;
+    const live = s !== undefined && s.hasPublisher && s.publisherState === "connected";
+    roomLive = live;
+    viewers.textContent = s ? plural(s.viewers, "viewer") : "";
+    if (live) maybeConnect();
+    else if (!pc && state !== "refused") setState("waiting", waitingText());
+  }
+
+  openFeed(
+    { room },
+    {
+      rooms: (all) => onRoom(all.find((r) => r.room === room)),
+      opened: (r) => r.room === room && onRoom(r),
+      stats: (r) => r.room === room && onRoom(r),
+      viewers: (name, n) => {
+        if (name === room) viewers.textContent = plural(n, "viewer");
+      },
+      closed: (name) => {
+        if (name !== room) return;
+        feedHeard = true;
+        roomLive = false;
+        viewers.textContent = "";
+        if (pc) {
+          teardown(false);
+          setState("waiting", `The publisher left. ${waitingText()}`);
+        }
+      },
+      status: (st, err) => {
+        if (st === "refused") {
+          teardown(false);
+          const text = describeError(err, `watch “${room}”`);
+          setState("refused", text);
+          ctx.token.ask(text);
+        } else if (st === "live" && state === "refused") {
+          setState("waiting", waitingText());
+        }
+      },
+    },
+  );
+
+  // --- controls ---
+  function updateMuteUi(): void {
+    muteBtn.textContent = video.muted ? "🔇 Unmute" : "🔊 Mute";
+    muteBtn.setAttribute("aria-pressed", String(!video.muted));
+    bigUnmute.hidden = !(video.muted && state === "live");
+  }
+  function toggleMute(): void {
+    video.muted = !video.muted;
+    if (!video.muted) {
+      // Unmuting is a user gesture, so play() is allowed; if not, stay muted rather than stop.
+      video.play().catch(() => {
+        video.muted = true;
+        updateMuteUi();
+      });
+    }
+    updateMuteUi();
+  }
+  function toggleStats(): void {
+    statsBox.hidden = !statsBox.hidden;
+    statsBtn.setAttribute("aria-pressed", String(!statsBox.hidden));
+    graph.draw();
+  }
+  function toggleFullscreen(): void {
+    if (document.fullscreenElement) {
+      void document.exitFullscreen();
+      return;
+    }
+    if (stage.requestFullscreen) {
+      stage.requestFullscreen().catch(() => undefined);
+      return;
+    }
+    // iPhone Safari has fullscreen only on the video element, under a prefixed name.
+    const v = video as HTMLVideoElement & { webkitEnterFullscreen?: () => void };
+    v.webkitEnterFullscreen?.();
+  }
+  muteBtn.addEventListener("click", toggleMute);
+  bigUnmute.addEventListener("click", toggleMute);
+  statsBtn.addEventListener("click", toggleStats);
+  fsBtn.addEventListener("click", toggleFullscreen);
+  video.addEventListener("volumechange", updateMuteUi);
+  document.addEventListener("fullscreenchange", () => {
+    fsBtn.textContent = document.fullscreenElement ? "Exit full screen" : "Full screen";
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target as HTMLElement | null;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable)) return;
+    const key = e.key.toLowerCase();
+    if (key === "m") toggleMute();
+    else if (key === "f") toggleFullscreen();
+    else if (key === "s") toggleStats();
+    else return;
+    e.preventDefault();
+  });
+
+  // --- stats, once a second ---
+  setInterval(() => {
+    const peer = pc;
+    if (!peer || state !== "live") {
+      graph.push(0);
+      return;
+    }
+    void inboundStats(peer, lastSample).then((s) => {
+      if (peer !== pc) return;
+      lastSample = s.sample;
+      statRes.textContent = s.width ? `${s.width}×${s.height}` : "—";
+      statFps.textContent = s.fps ? `${Math.round(s.fps)} fps` : "—";
+      statRate.textContent = bitrate(s.bitrate);
+      statLoss.textContent = percent(s.loss);
+      statRtt.textContent = s.rttMs === undefined ? "—" : `${s.rttMs} ms`;
+      statCodec.textContent = [s.videoCodec, s.audioCodec].filter(Boolean).map(codecLabel).join(" · ") || "—";
+      graph.push(s.bitrate);
+    });
+  }, 1000);
+
+  addEventListener("pagehide", () => teardown(true));
+
+  setState("waiting", waitingText());
+  setTimeout(maybeConnect, FEED_SILENT_MS + 100);
+}
