@@ -12,6 +12,8 @@ export interface TrackStats {
   bitrate: number;
   packets: number;
   packetsLost: number;
+  /** Simulcast layers (one entry for a plain stream), with their bitrates: what a player's layer picker offers. */
+  layers: { name: string; bitrate: number }[];
 }
 
 /** One room as the web app shows it; the same shape in `rooms`, `room-opened` and `stats` events. */
@@ -213,6 +215,7 @@ export class EventsHub {
         bitrate: t.bitrate,
         packets: t.packets,
         packetsLost: t.packetsLost,
+        layers: t.layers.map((l) => ({ name: l.name, bitrate: l.bitrate })),
       })),
     };
   }

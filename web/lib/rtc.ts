@@ -44,7 +44,7 @@ export async function negotiate(pc: RTCPeerConnection, endpoint: string): Promis
   // The session exists on the server from here: whoever called must be able to DELETE it, even if applying fails.
   const session = { location: new URL(where, new URL(endpoint, window.location.href)).toString(), links: res.headers.get("Link") ?? "" };
   if (pc.signalingState === "closed") {
-    endSession(session);
+    void endSession(session);
     throw new Error("closed while negotiating");
   }
   await pc.setRemoteDescription({ type: "answer", sdp: answer });
@@ -52,11 +52,15 @@ export async function negotiate(pc: RTCPeerConnection, endpoint: string): Promis
 }
 
 /**
- * Ends the session on the server. `keepalive` lets the request outlive the page (pagehide). Failures are ignored:
- * the server reaps sessions whose client went away in any case.
+ * Ends the session on the server; resolves when it has answered (or after 2 s). Close the peer after that: a peer
+ * closed first says goodbye over DTLS, the server ends the session at once, and the DELETE then finds nothing.
+ * `keepalive` lets the request outlive the page (pagehide). Failures are ignored: the server reaps sessions whose
+ * client went away in any case.
  */
-export function endSession(session: RemoteSession, keepalive = false): void {
-  void fetch(session.location, { method: "DELETE", headers: authHeaders(), keepalive }).catch(() => undefined);
+export async function endSession(session: RemoteSession, keepalive = false): Promise<void> {
+  await fetch(session.location, { method: "DELETE", headers: authHeaders(), keepalive, signal: AbortSignal.timeout(2000) })
+    .then(() => undefined)
+    .catch(() => undefined);
 }
 
 export interface InboundSample {

@@ -1,6 +1,6 @@
 // Pieces every page shows: the token field in the header and message boxes.
 import { getToken, onTokenChange, setToken } from "./api.ts";
-import { byId, fill, h } from "./dom.ts";
+import { byId, fill, h, icon } from "./dom.ts";
 
 export type NoticeKind = "info" | "warn" | "error" | "ok";
 
@@ -62,7 +62,9 @@ export function mountTokenField(authEnabled: boolean): TokenField {
   });
   const render = () => {
     const has = getToken() !== "";
-    fill(toggle, h("span", { class: has ? "lock on" : "lock", attrs: { "aria-hidden": "true" } }), has ? "Token set" : "Token");
+    const lock = icon("lock");
+    lock.classList.add(has ? "lock-on" : "lock-off");
+    fill(toggle, lock, has ? "Token set" : "Token");
     toggle.hidden = !authEnabled && !has;
   };
   const open = (yes: boolean) => {

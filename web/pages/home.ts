@@ -2,7 +2,7 @@
 import { ApiError, authHeaders, describeError, errorFrom, getJson, getToken, ROOM_NAME, type Recording } from "../lib/api.ts";
 import { fill, h } from "../lib/dom.ts";
 import { openFeed, type RoomStats } from "../lib/feed.ts";
-import { bitrate, bytes, codecLabel, dateTime, plural, since } from "../lib/format.ts";
+import { bitrate, bytes, codecLabel, dateTime, since } from "../lib/format.ts";
 import { notice } from "../lib/ui.ts";
 import type { PageContext } from "../main.ts";
 
@@ -12,6 +12,7 @@ const PLAYABLE: Record<string, "video" | "audio"> = { webm: "video", mkv: "video
 export function renderHome(ctx: PageContext): void {
   document.title = "roomcast";
   const rooms = new Map<string, RoomStats>();
+  let refused = false;
   const cards = new Map<string, { li: HTMLLIElement; update(s: RoomStats): void }>();
 
   const count = h("span", { class: "count", attrs: { "aria-live": "polite" } });
@@ -47,11 +48,15 @@ export function renderHome(ctx: PageContext): void {
   const goForm = h(
     "form",
     { class: "go-form", attrs: { "aria-label": "Open a room" } },
-    h("label", { htmlFor: "room-name", textContent: "Room" }),
-    nameInput,
-    h("button", { type: "submit", class: "primary", value: "play", textContent: "Watch" }),
-    h("button", { type: "submit", class: "secondary", value: "publish", textContent: "Go live" }),
-    h("p", { class: "hint", id: "room-name-hint" }, "Letters, digits, - and _, up to 64."),
+    h("label", { htmlFor: "room-name", textContent: "Open a room" }),
+    h(
+      "div",
+      { class: "go-row" },
+      nameInput,
+      h("button", { type: "submit", class: "primary", value: "play", textContent: "Watch" }),
+      h("button", { type: "submit", class: "secondary", value: "publish", textContent: "Go live" }),
+    ),
+    h("p", { class: "hint", id: "room-name-hint" }, "Any name of letters, digits, - and _ (up to 64). Go live creates the room."),
   );
   goForm.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -70,12 +75,8 @@ export function renderHome(ctx: PageContext): void {
 
   fill(
     ctx.main,
-    h(
-      "section",
-      { class: "hero" },
-      h("div", { class: "hero-title" }, h("h1", null, "Live rooms"), count),
-      goForm,
-    ),
+    h("div", { class: "hero-title" }, h("h1", null, "Live rooms"), count),
+    goForm,
     h("section", { class: "rooms-section", attrs: { "aria-label": "Live rooms" } }, feedState, list, empty),
     recordsSection?.section,
   );
@@ -138,7 +139,8 @@ export function renderHome(ctx: PageContext): void {
       c.update(s);
     });
     count.textContent = rooms.size > 0 ? `${rooms.size} live` : "";
-    empty.hidden = rooms.size > 0;
+    // Refused, the page does not know whether anyone is live: say nothing rather than "nobody".
+    empty.hidden = rooms.size > 0 || refused;
     list.hidden = rooms.size === 0;
   }
   render();
@@ -173,10 +175,11 @@ export function renderHome(ctx: PageContext): void {
         render();
       },
       status(st, err) {
+        refused = st === "refused";
+        render();
         if (st === "refused") {
-          const text = describeError(err, "see the live rooms");
-          fill(feedState, notice("error", text));
-          ctx.token.ask(text);
+          ctx.token.ask(describeError(err, "see the live rooms"));
+          fill(feedState, notice("error", "The live rooms show here once the server accepts your token."));
         } else if (st === "retrying") {
           fill(feedState, notice("warn", "Lost the connection to the server; reconnecting…"));
         } else {

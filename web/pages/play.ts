@@ -1,8 +1,8 @@
 // /play/{room}: a WHEP player. It waits for the room's publisher (told by the events feed, so it never polls the
 // server with requests that fail), connects by itself when the room goes live and again after the publisher comes
 // back, starts muted so autoplay is allowed, and shows what it receives.
-import { ApiError, describeError, isAuthError } from "../lib/api.ts";
-import { fill, h } from "../lib/dom.ts";
+import { ApiError, authHeaders, describeError, errorFrom, isAuthError } from "../lib/api.ts";
+import { fill, h, icon } from "../lib/dom.ts";
 import { openFeed, type RoomStats } from "../lib/feed.ts";
 import { bitrate, codecLabel, percent, plural } from "../lib/format.ts";
 import { BitrateGraph } from "../lib/graph.ts";
@@ -17,6 +17,16 @@ const DISCONNECTED_GRACE_MS = 4000;
 const MAX_BACKOFF_MS = 10_000;
 /** After this long on the page with no event at all, the player stops waiting for the feed. */
 const FEED_SILENT_MS = 5000;
+/** The WHEP layer extension: the session's Link to the URL where a viewer reads and switches layers. */
+const LAYER_REL = "urn:ietf:params:whep:ext:core:layer";
+
+function layerLink(links: string, base: string): string | undefined {
+  for (const part of links.split(/,(?=\s*<)/)) {
+    const m = /<([^>]+)>\s*;(.*)$/.exec(part.trim());
+    if (m?.[1] && new RegExp(`rel="?${LAYER_REL}"?`).test(m[2] ?? "")) return new URL(m[1], base).toString();
+  }
+  return undefined;
+}
 
 export function renderPlay(ctx: PageContext, room: string): void {
   const endpoint = `/api/whep/play/${encodeURIComponent(room)}`;
@@ -28,7 +38,7 @@ export function renderPlay(ctx: PageContext, room: string): void {
   video.setAttribute("aria-label", `Live video of room ${room}`);
   const overlayText = h("p", { class: "overlay-text", id: "player-message" });
   const overlay = h("div", { class: "overlay", attrs: { "aria-live": "polite" } }, h("div", { class: "spinner", attrs: { "aria-hidden": "true" } }), overlayText);
-  const bigUnmute = h("button", { type: "button", class: "unmute-big", id: "unmute-big", hidden: true }, "🔇 Tap to unmute");
+  const bigUnmute = h("button", { type: "button", class: "unmute-big", id: "unmute-big", hidden: true }, icon("muted"), "Tap to unmute");
 
   const statRes = h("dd");
   const statFps = h("dd");
@@ -55,8 +65,16 @@ export function renderPlay(ctx: PageContext, room: string): void {
   const stage = h("div", { class: "stage", id: "stage" }, video, overlay, bigUnmute, statsBox);
 
   const muteBtn = h("button", { type: "button", id: "mute-button", attrs: { "aria-keyshortcuts": "m" } });
-  const statsBtn = h("button", { type: "button", id: "stats-button", attrs: { "aria-keyshortcuts": "s", "aria-pressed": "false", "aria-controls": "stats-overlay" } }, "Stats");
-  const fsBtn = h("button", { type: "button", id: "fullscreen-button", attrs: { "aria-keyshortcuts": "f" } }, "Full screen");
+  const statsBtn = h(
+    "button",
+    { type: "button", id: "stats-button", attrs: { "aria-keyshortcuts": "s", "aria-pressed": "false", "aria-controls": "stats-overlay" } },
+    icon("stats"),
+    "Stats",
+  );
+  const fsLabel = h("span", null, "Full screen");
+  const fsBtn = h("button", { type: "button", id: "fullscreen-button", attrs: { "aria-keyshortcuts": "f" } }, icon("fullscreen"), fsLabel);
+  const layerSelect = h("select", { id: "layer-select" });
+  const layerField = h("label", { class: "layer-field", hidden: true }, "Quality", layerSelect);
   const pill = h("span", { class: "pill", id: "player-state" });
   const viewers = h("span", { class: "muted-text", id: "viewer-count" });
   const message = h("div", { class: "player-notice" });
@@ -65,7 +83,7 @@ export function renderPlay(ctx: PageContext, room: string): void {
   fill(
     ctx.main,
     h("div", { class: "page-head" }, h("h1", null, room), pill, viewers),
-    h("div", { class: "player" }, stage, h("div", { class: "controls", attrs: { role: "toolbar", "aria-label": "Player" } }, muteBtn, statsBtn, fsBtn)),
+    h("div", { class: "player" }, stage, h("div", { class: "controls", attrs: { role: "toolbar", "aria-label": "Player" } }, muteBtn, statsBtn, fsBtn, layerField)),
     message,
     h(
       "p",
@@ -90,6 +108,13 @@ export function renderPlay(ctx: PageContext, room: string): void {
   let roomLive: boolean | undefined;
   let lastSample: InboundSample | undefined;
   let feedHeard = false;
+  /** This session's layer URL (WHEP layer extension), when the server offers one. */
+  let layerUrl: string | undefined;
+  /** The layer the person picked; undefined = automatic (the server follows the viewer's bandwidth). */
+  let chosenLayer: string | undefined;
+  /** Whether this session has been pinned to a layer (going back to automatic takes a new session). */
+  let pinned = false;
+  let roomLayers: { name: string; bitrate: number }[] = [];
 
   function setState(next: State, text = ""): void {
     state = next;
@@ -153,13 +178,16 @@ export function renderPlay(ctx: PageContext, room: string): void {
       }
     });
     try {
-      session = await negotiate(peer, endpoint);
+      const made = await negotiate(peer, endpoint);
       if (pc !== peer) {
-        endSession(session);
+        // Torn down while negotiating: this session is nobody's now.
+        void endSession(made).finally(() => peer.close());
         return;
       }
+      session = made;
       backoffMs = 1000;
       ctx.token.accepted();
+      void setupLayers(peer, made);
     } catch (err) {
       if (pc !== peer) return;
       teardown(false);
@@ -199,17 +227,89 @@ export function renderPlay(ctx: PageContext, room: string): void {
     maybeConnect();
   }
 
-  function teardown(deleteSession: boolean): void {
+  /**
+   * Ends this side. `deleteSession`: tell the server (it already knows when it closed the stream itself); "unload"
+   * sends the DELETE with keepalive and closes at once, as the page is going away.
+   */
+  function teardown(deleteSession: boolean | "unload"): void {
     clearTimeout(disconnectTimer);
     disconnectTimer = undefined;
-    if (session && deleteSession) endSession(session, true);
-    session = undefined;
     const peer = pc;
+    const ending = session;
     pc = undefined;
-    peer?.close();
+    session = undefined;
+    layerUrl = undefined;
+    pinned = false;
+    layerField.hidden = true;
+    if (ending && deleteSession === true) void endSession(ending).finally(() => peer?.close());
+    else {
+      if (ending && deleteSession === "unload") void endSession(ending, true);
+      peer?.close();
+    }
     video.srcObject = null;
     lastSample = undefined;
   }
+
+  // --- simulcast layers ---
+  async function setupLayers(peer: RTCPeerConnection, made: RemoteSession): Promise<void> {
+    const url = layerLink(made.links, made.location);
+    if (!url) return;
+    layerUrl = url;
+    try {
+      const res = await fetch(url, { headers: authHeaders() });
+      if (!res.ok) return;
+      const info = (await res.json()) as { layers?: unknown; current?: unknown };
+      if (pc !== peer) return;
+      const names = Array.isArray(info.layers) ? info.layers.filter((x): x is string => typeof x === "string") : [];
+      if (names.length < 2) return;
+      fill(
+        layerSelect,
+        h("option", { value: "", textContent: "Auto" }),
+        ...names.map((n) => h("option", { value: n, textContent: n })),
+      );
+      labelLayers();
+      layerField.hidden = false;
+      if (chosenLayer && names.includes(chosenLayer)) await switchLayer(chosenLayer);
+      layerSelect.value = chosenLayer && names.includes(chosenLayer) ? chosenLayer : "";
+    } catch {
+      // No picker: the stream plays on the server's automatic choice.
+    }
+  }
+
+  /** Option labels with each layer's current bitrate from the feed. */
+  function labelLayers(): void {
+    for (const o of layerSelect.options) {
+      if (!o.value) continue;
+      const rate = roomLayers.find((l) => l.name === o.value)?.bitrate ?? 0;
+      const text = rate > 0 ? `${o.value} · ${bitrate(rate)}` : o.value;
+      if (o.textContent !== text) o.textContent = text;
+    }
+  }
+
+  async function switchLayer(name: string): Promise<void> {
+    if (!layerUrl) return;
+    const res = await fetch(layerUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...authHeaders() },
+      body: JSON.stringify({ encodingId: name }),
+    });
+    if (!res.ok) throw await errorFrom(res);
+    pinned = true;
+  }
+
+  layerSelect.addEventListener("change", () => {
+    const value = layerSelect.value;
+    chosenLayer = value || undefined;
+    if (chosenLayer) {
+      switchLayer(chosenLayer).catch((err: unknown) => fill(message, notice("error", describeError(err, "change the quality"))));
+    } else if (pinned && pc) {
+      // The layer extension has no "automatic" to go back to: a new session starts on the server's choice.
+      teardown(true);
+      setState("waiting", "Switching to automatic quality…");
+      notBefore = 0;
+      maybeConnect();
+    }
+  });
 
   video.addEventListener("playing", () => {
     if (pc) setState("live");
@@ -221,6 +321,8 @@ export function renderPlay(ctx: PageContext, room: string): void {
     const live = s !== undefined && s.hasPublisher && s.publisherState === "connected";
     roomLive = live;
     viewers.textContent = s ? plural(s.viewers, "viewer") : "";
+    roomLayers = s?.tracks.find((t) => t.kind === "video")?.layers ?? [];
+    labelLayers();
     if (live) maybeConnect();
     else if (!pc && state !== "refused") setState("waiting", waitingText());
   }
@@ -259,7 +361,7 @@ export function renderPlay(ctx: PageContext, room: string): void {
 
   // --- controls ---
   function updateMuteUi(): void {
-    muteBtn.textContent = video.muted ? "🔇 Unmute" : "🔊 Mute";
+    fill(muteBtn, icon(video.muted ? "muted" : "sound"), video.muted ? "Unmute" : "Mute");
     muteBtn.setAttribute("aria-pressed", String(!video.muted));
     bigUnmute.hidden = !(video.muted && state === "live");
   }
@@ -298,7 +400,7 @@ export function renderPlay(ctx: PageContext, room: string): void {
   fsBtn.addEventListener("click", toggleFullscreen);
   video.addEventListener("volumechange", updateMuteUi);
   document.addEventListener("fullscreenchange", () => {
-    fsBtn.textContent = document.fullscreenElement ? "Exit full screen" : "Full screen";
+    fsLabel.textContent = document.fullscreenElement ? "Exit full screen" : "Full screen";
   });
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
@@ -332,7 +434,7 @@ export function renderPlay(ctx: PageContext, room: string): void {
     });
   }, 1000);
 
-  addEventListener("pagehide", () => teardown(true));
+  addEventListener("pagehide", () => teardown("unload"));
 
   setState("waiting", waitingText());
   setTimeout(maybeConnect, FEED_SILENT_MS + 100);

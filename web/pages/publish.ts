@@ -65,8 +65,8 @@ export function renderPublish(ctx: PageContext, room: string): void {
     return { el, field: h("div", { class: "field" }, h("label", { htmlFor: id, textContent: label }), el) };
   };
   const source = select("source", "Source", canShare ? [["camera", "Camera"], ["screen", "Screen"]] : [["camera", "Camera"]], "camera");
-  const camera = select("camera", "Camera", [["", "Default camera"]], "");
-  const mic = select("mic", "Microphone", [["", "Default microphone"], ["none", "No sound"]], "");
+  const camera = select("camera", "Camera", [["", "Default"]], "");
+  const mic = select("mic", "Microphone", [["", "Default"], ["none", "No sound"]], "");
   const resolution = select(
     "resolution",
     "Resolution",
@@ -231,8 +231,8 @@ export function renderPublish(ctx: PageContext, room: string): void {
       );
       el.value = [...el.options].some((o) => o.value === keep) ? keep : (first[0]?.[0] ?? "");
     };
-    fillSelect(camera.el, "videoinput", [["", "Default camera"]]);
-    fillSelect(mic.el, "audioinput", [["", "Default microphone"], ["none", "No sound"]]);
+    fillSelect(camera.el, "videoinput", [["", "Default"]]);
+    fillSelect(mic.el, "audioinput", [["", "Default"], ["none", "No sound"]]);
   }
 
   async function start(): Promise<void> {
@@ -286,11 +286,13 @@ export function renderPublish(ctx: PageContext, room: string): void {
       }
     });
     try {
-      session = await negotiate(peer, endpoint);
+      const made = await negotiate(peer, endpoint);
       if (pc !== peer) {
-        endSession(session);
+        // Stopped while negotiating: this session is nobody's now.
+        void endSession(made).finally(() => peer.close());
         return;
       }
+      session = made;
       ctx.token.accepted();
     } catch (err) {
       if (pc !== peer) return;
@@ -324,10 +326,13 @@ export function renderPublish(ctx: PageContext, room: string): void {
 
   function stop(why?: string): void {
     clearTimeout(reconnectTimer);
-    if (session) endSession(session);
-    session = undefined;
-    pc?.close();
+    const peer = pc;
+    const ending = session;
     pc = undefined;
+    session = undefined;
+    // DELETE first, then close: the graceful WHIP order (see endSession).
+    if (ending) void endSession(ending).finally(() => peer?.close());
+    else peer?.close();
     for (const t of media?.getTracks() ?? []) t.stop();
     media = undefined;
     preview.srcObject = null;
@@ -345,7 +350,8 @@ export function renderPublish(ctx: PageContext, room: string): void {
     camera.field.hidden = source.el.value === "screen";
   });
   addEventListener("pagehide", () => {
-    if (session) endSession(session, true);
+    // The page is going: no time to wait for the answer, so the DELETE is sent with keepalive and the peer closed.
+    if (session) void endSession(session, true);
     pc?.close();
   });
 
