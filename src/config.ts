@@ -27,6 +27,12 @@ export interface Config {
   rtcPortRange: [number, number] | undefined;
   recordEnabled: boolean;
   recordDir: string;
+  /** Finished recordings older than this many seconds are deleted; undefined keeps them. */
+  recordMaxAgeSec: number | undefined;
+  /** Oldest finished recordings are deleted while the folder holds more than this; undefined = no limit. */
+  recordMaxBytes: number | undefined;
+  /** ffmpeg to use when ffmpeg-static's binary is absent; otherwise `ffmpeg` on PATH. */
+  ffmpegPath: string | undefined;
   logLevel: LogLevel;
   tls: { certFile: string; keyFile: string } | { selfSigned: true } | undefined;
   dataDir: string;
@@ -70,6 +76,9 @@ export const ENV_VARS: readonly VarDoc[] = [
   { name: "RTC_PORT_MAX", def: "", doc: "highest UDP port for media" },
   { name: "RECORD_ENABLED", def: "false", doc: "record every room to RECORD_DIR" },
   { name: "RECORD_DIR", def: "./recordings", doc: "folder for recordings" },
+  { name: "RECORD_MAX_AGE", def: "", doc: "delete finished recordings older than this: 90s, 30m, 12h, 7d" },
+  { name: "RECORD_MAX_BYTES", def: "", doc: "delete the oldest finished recordings while RECORD_DIR holds more: 500M, 10G" },
+  { name: "FFMPEG_PATH", def: "", doc: "ffmpeg binary for the mkv remux (default: ffmpeg-static's if present, else ffmpeg on PATH)" },
   { name: "LOG_LEVEL", def: "info", doc: "fatal, error, warn, info, debug, trace or silent" },
   { name: "TLS_CERT", def: "", doc: "PEM certificate file for HTTPS (with TLS_KEY)" },
   { name: "TLS_KEY", def: "", doc: "PEM private key file for HTTPS" },
@@ -112,6 +121,30 @@ function list(env: Env, name: string): string[] {
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "");
+}
+
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/** `90s`, `30m`, `12h`, `7d`, `2w`, or plain seconds. */
+function duration(env: Env, name: string): number | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  const m = /^(\d+)\s*([smhdw]?)$/i.exec(raw);
+  const n = m ? Number(m[1]) * (DURATION_UNITS[(m[2] || "s").toLowerCase()] as number) : NaN;
+  if (!m || n <= 0 || !Number.isSafeInteger(n)) throw new ConfigError(name, `must be a duration like 90s, 30m, 12h or 7d, got "${raw}"`);
+  return n;
+}
+
+const SIZE_UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/** `500M`, `10G`, `1.5T` (powers of 1024, an optional B or iB), or plain bytes. */
+function byteSize(env: Env, name: string): number | undefined {
+  const raw = str(env, name);
+  if (raw === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(raw);
+  const n = m ? Math.floor(Number(m[1]) * (SIZE_UNITS[(m[2] ?? "").toLowerCase()] as number)) : NaN;
+  if (!m || n <= 0 || !Number.isSafeInteger(n)) throw new ConfigError(name, `must be a size like 500M or 10G, got "${raw}"`);
+  return n;
 }
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
@@ -220,6 +253,9 @@ export function loadConfig(env: Env): Config {
     rtcPortRange,
     recordEnabled: bool(env, "RECORD_ENABLED"),
     recordDir: str(env, "RECORD_DIR") ?? "./recordings",
+    recordMaxAgeSec: duration(env, "RECORD_MAX_AGE"),
+    recordMaxBytes: byteSize(env, "RECORD_MAX_BYTES"),
+    ffmpegPath: str(env, "FFMPEG_PATH"),
     logLevel: logLevel as LogLevel,
     tls,
     dataDir: str(env, "DATA_DIR") ?? "./data",

@@ -4,6 +4,7 @@ import { Authorizer } from "./auth/authorizer.ts";
 import { ConfigError, helpText, loadConfig } from "./config.ts";
 import { createApp } from "./http/app.ts";
 import { createLogger } from "./log.ts";
+import { Recordings } from "./media/recorder/recordings.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import { serve } from "./platform/bun.ts";
 import { loadWebAssets } from "./platform/webAssets.ts";
@@ -11,6 +12,8 @@ import { RoomRegistry } from "./room/registry.ts";
 import { VERSION } from "./version.ts";
 
 const SHUTDOWN_DEADLINE_MS = 4500;
+/** Within the deadline: recordings are final long before this; only an mkv remux still running is cut short. */
+const RECORDINGS_BUDGET_MS = 3000;
 
 async function main(argv: string[]): Promise<void> {
   for (const arg of argv) {
@@ -47,9 +50,12 @@ async function main(argv: string[]): Promise<void> {
   if (!authorizer.enabled) {
     log.warn("no AUTH_TOKEN, ROOM_TOKENS, JWT_SECRET or ADMIN_TOKEN set: every room is open to anyone");
   }
-  const registry = new RoomRegistry({ config, metrics, log });
+  // Checks RECORD_DIR and logs if it is not writable; never stops the start.
+  const recordings = config.recordEnabled ? new Recordings({ config, metrics, log }) : undefined;
+  await recordings?.start();
+  const registry = new RoomRegistry({ config, metrics, log, recordings });
   const web = await loadWebAssets();
-  const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web });
+  const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings });
 
   let tls;
   try {
@@ -81,9 +87,9 @@ async function main(argv: string[]): Promise<void> {
     const deadline = setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS);
     deadline.unref?.();
     registry.close(`server shutting down (${signal})`);
-    void server
-      .stop(true)
-      .catch(() => undefined)
+    // Closing the rooms started finishing their recordings; wait for the files to be final.
+    const recorded = recordings?.close(RECORDINGS_BUDGET_MS) ?? Promise.resolve();
+    void Promise.all([server.stop(true).catch(() => undefined), recorded.catch(() => undefined)])
       .finally(() => {
         // Let the peers' DTLS close alerts leave the sockets before the process ends.
         setTimeout(() => {

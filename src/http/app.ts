@@ -6,6 +6,7 @@ import { authGuard } from "./middleware/auth.ts";
 import { rateLimit } from "./middleware/rateLimit.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { publicRoutes } from "./routes/public.ts";
+import { recordRoutes } from "./routes/records.ts";
 import { roomRoutes } from "./routes/rooms.ts";
 import { sessionRoutes, whipOptionsHeaders, WHEP, WHIP } from "./routes/sessions.ts";
 import { webRoutes } from "./routes/web.ts";
@@ -36,6 +37,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   sessionRoutes(app, deps, guard, WHEP);
   roomRoutes(app, deps, guard);
   eventRoutes(app, deps, guard);
+  recordRoutes(app, deps, guard);
   // Last: its catch-all for bundled files must not shadow any API path.
   if (deps.web) webRoutes(app, deps.web);
 

@@ -1,6 +1,7 @@
 import type { Authorizer } from "../auth/authorizer.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
+import type { Recordings } from "../media/recorder/recordings.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { RoomRegistry } from "../room/registry.ts";
 import type { WebAssets } from "./routes/web.ts";
@@ -15,6 +16,8 @@ export interface AppDeps {
   version: string;
   /** The web app's files; without them (unit tests) the pages are not served. */
   web?: WebAssets;
+  /** Present when RECORD_ENABLED; the records API answers 404 without it. */
+  recordings?: Recordings;
 }
 
 /** Per-request bindings the platform passes to app.fetch. */

@@ -104,6 +104,47 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly recordingsActive = new Gauge({
+    name: "roomcast_recordings_active",
+    help: "Recording files being written (one per recorded track)",
+    registers: [this.registry],
+  });
+  readonly recordBytes = new Counter({
+    name: "roomcast_record_bytes_total",
+    help: "Bytes written to recording files",
+    registers: [this.registry],
+  });
+  readonly recordFrames = new Counter({
+    name: "roomcast_record_frames_total",
+    help: "Video frames and audio packets written to recordings, by kind",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  readonly recordFramesDropped = new Counter({
+    name: "roomcast_record_frames_dropped_total",
+    help: "Frames not written: incomplete (lost packets), keyframe_wait, malformed, backlog (disk too slow)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly recordErrors = new Counter({
+    name: "roomcast_record_errors_total",
+    help: "Recordings stopped by an error, by error code (ENOSPC, EACCES, ...)",
+    labelNames: ["code"] as const,
+    registers: [this.registry],
+  });
+  readonly recordRemux = new Counter({
+    name: "roomcast_record_remux_total",
+    help: "Per-session mkv remuxes by result: ok, failed, skipped",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly recordFilesDeleted = new Counter({
+    name: "roomcast_record_files_deleted_total",
+    help: "Recording files deleted, by reason: max_age, max_bytes, api",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     for (const kind of ["publisher", "viewer"]) {
@@ -111,6 +152,7 @@ export class Metrics {
       this.sessionsTotal.labels(kind).inc(0);
     }
     this.liveRooms.set(0);
+    this.recordingsActive.set(0);
   }
 
   /** Closed rooms leave no label sets behind, so cardinality follows live rooms only. */

@@ -1,5 +1,6 @@
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
+import type { Recordings } from "../media/recorder/recordings.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 
 /** What every room and session needs from the server that owns it. */
@@ -7,4 +8,6 @@ export interface RoomContext {
   config: Config;
   metrics: Metrics;
   log: Logger;
+  /** Present when RECORD_ENABLED: every publisher session is recorded. */
+  recordings?: Recordings;
 }

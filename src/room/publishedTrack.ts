@@ -3,9 +3,9 @@ import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from "werift";
 import type { CodecInfo } from "../rtc/codecs.ts";
 import { keyframeCodec } from "../rtc/keyframe.ts";
 import type { MediaKind } from "../rtc/sdp.ts";
-import { TrackLayer, type RtpTap, type TrackCounters, type TrackHooks } from "./trackLayer.ts";
+import { TrackLayer, type RtpTap, type SenderReport, type TrackCounters, type TrackHooks } from "./trackLayer.ts";
 
-export { PLI_THROTTLE_MS, type TrackCounters, type TrackHooks } from "./trackLayer.ts";
+export { PLI_THROTTLE_MS, type RtpTap, type SenderReport, type TrackCounters, type TrackHooks } from "./trackLayer.ts";
 
 export class PublishedTrack {
   readonly kind: MediaKind;
@@ -77,6 +77,11 @@ export class PublishedTrack {
 
   get ssrc(): number | undefined {
     return this.layers[0]?.ssrc;
+  }
+
+  /** The tapped layer's last RTCP sender report. */
+  get senderReport(): SenderReport | undefined {
+    return this.layers[0]?.senderReport;
   }
 
   get viewerCount(): number {

@@ -3,6 +3,7 @@
 import type { Counter } from "prom-client";
 import { InvalidStateError, subscriberLimit } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { SessionRecording } from "../media/recorder/recordings.ts";
 import type { ParsedOffer } from "../rtc/sdp.ts";
 import type { RoomContext } from "./context.ts";
 import { PublisherSession } from "./publisher.ts";
@@ -35,6 +36,7 @@ export class Room {
   readonly #hooks: TrackHooks;
   readonly #bytes: Counter.Internal;
   readonly #packets: Counter.Internal;
+  #recording: SessionRecording | undefined;
 
   constructor(ctx: RoomContext, name: string, events: RoomEvents) {
     this.name = name;
@@ -81,6 +83,7 @@ export class Room {
       },
     });
     this.publisher = session;
+    this.#recording = this.#ctx.recordings?.startSession(this.name, session.tracks, session.log);
     this.#events.onSessionOpened(session);
     return session;
   }
@@ -199,6 +202,8 @@ export class Room {
     this.#closed = true;
     for (const v of [...this.viewers.values()]) v.close(reason);
     this.publisher?.close(reason);
+    // Finishes the files in the background; shutdown waits for it through Recordings.close().
+    this.#recording?.close();
     this.#ctx.metrics.forgetRoom(this.name);
     this.log.info({ reason }, "room closed");
     this.#events.onClosed(this);

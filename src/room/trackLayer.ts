@@ -27,6 +27,13 @@ export interface TrackHooks {
 
 export type RtpTap = (rtp: RtpPacket) => void;
 
+/** The publisher's last RTCP sender report: its RTP clock against its wall clock (NTP). */
+export interface SenderReport {
+  ntpTime: bigint;
+  rtpTimestamp: number;
+  receivedAt: number;
+}
+
 interface PendingSwitch {
   sender: RTCRtpSender;
   from: TrackLayer | undefined;
@@ -42,6 +49,7 @@ export class TrackLayer {
   bitrate = 0;
   ssrc: number | undefined;
   lastPacketAt = 0;
+  senderReport: SenderReport | undefined;
 
   #sinks: RTCRtpSender[] = [];
   #pending: PendingSwitch[] = [];
@@ -78,7 +86,16 @@ export class TrackLayer {
     this.#receiver = receiver;
     this.ssrc = track.ssrc;
     const { unSubscribe } = track.onReceiveRtp.subscribe((rtp) => this.forward(rtp));
-    this.#unsubscribe = unSubscribe;
+    // Recordings align audio and video by these, as players do.
+    const rtcp = track.onReceiveRtcp.subscribe((p) => {
+      if (p.type === 200) {
+        this.senderReport = { ntpTime: p.senderInfo.ntpTimestamp, rtpTimestamp: p.senderInfo.rtpTimestamp, receivedAt: Date.now() };
+      }
+    });
+    this.#unsubscribe = () => {
+      unSubscribe();
+      rtcp.unSubscribe();
+    };
   }
 
   forward(rtp: RtpPacket): void {

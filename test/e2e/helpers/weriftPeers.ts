@@ -10,7 +10,7 @@ import {
   useOPUS,
 } from "werift";
 
-export type VideoCodec = "VP8" | "H264";
+export type VideoCodec = "VP8" | "VP9" | "AV1" | "H264";
 
 export function videoCodec(name: VideoCodec, profile = "42e01f"): RTCRtpCodecParameters {
   return new RTCRtpCodecParameters({
@@ -92,6 +92,9 @@ export interface WeriftPublisher {
   answer: string;
   sent: number;
   plisReceived: number;
+  /** The tracks behind sendVideo/sendAudio, for tests that write their own RTP (real encoded media). */
+  videoTrack: MediaStreamTrack;
+  audioTrack: MediaStreamTrack;
   /** Sends `count` video packets of known payload, `intervalMs` apart. */
   sendVideo(count: number, intervalMs?: number): Promise<void>;
   sendAudio(count: number): void;
@@ -126,6 +129,8 @@ export async function publish(
     answer: res.body,
     sent: 0,
     plisReceived: 0,
+    videoTrack: video,
+    audioTrack: audio,
     async sendVideo(count, intervalMs = 5) {
       for (let i = 0; i < count; i++) {
         const index = pub.sent++;

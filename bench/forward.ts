@@ -1,0 +1,304 @@
+// The forwarding benchmark of issue 7: the real server in its own process (on core 0 when there are two or
+// more), one publisher sending a synthetic 2.5 Mbps VP8-labelled stream plus Opus-sized audio, N libdatachannel
+// viewers over ICE/DTLS/SRTP on loopback (in a client worker on the other cores), and per N one measured window:
+// server CPU per forwarded packet against the floor (SRTP protect + one UDP send, measured in the same run),
+// delivery, one-way latency and server memory per viewer.
+//
+//   bun run bench                         sweep N = 10, 50, 100, 150 (20 s windows)
+//   bun run bench -- --quick              N = 100 only, 10 s window, under 2 minutes
+//   options: --viewers=10,50 --window=SEC --warmup=SEC --concurrency=K --source (run src/ even if dist/ is built)
+//
+// Prints a table, then as its last line one JSON object: the N = 100 row (or the only one) with the floor and the
+// machine, and the whole sweep under "sweep".
+import { ClientWorker } from "./lib/client.ts";
+import { measureFloor, type FloorResult } from "./lib/floor.ts";
+import { cpuPlan, CORES, killAll, killAllSync, pinSelf, processCpuUs, processRssKb, sleep, spawnChild } from "./lib/proc.ts";
+import type { Collected, SentMark } from "./lib/protocol.ts";
+import { loadAverage, machine, maxLatency, percentile, rowJson, table, type Row } from "./lib/report.ts";
+import { connectedViewers, readCounters, startServer, type ServerCounters } from "./lib/server.ts";
+
+interface Options {
+  quick: boolean;
+  viewers: number[];
+  windowSec: number;
+  warmupSec: number;
+  concurrency: number;
+  source: boolean;
+}
+
+const ROOM = "bench";
+const REPORTED_N = 100;
+
+function parseArgs(args: string[]): Options {
+  const quick = args.includes("--quick");
+  const opts: Options = {
+    quick,
+    viewers: quick ? [100] : [10, 50, 100, 150],
+    windowSec: quick ? 10 : 20,
+    warmupSec: quick ? 3 : 5,
+    // The server does each DTLS handshake in JavaScript: a few at a time keeps the others' media flowing.
+    concurrency: 8,
+    source: args.includes("--source"),
+  };
+  for (const arg of args) {
+    const [key, value] = arg.split("=", 2);
+    if (value === undefined) {
+      if (key !== "--quick" && key !== "--source") throw new Error(`unknown option ${arg}`);
+      continue;
+    }
+    const n = Number(value);
+    if (key === "--viewers") opts.viewers = value.split(",").map(Number);
+    else if (key === "--window") opts.windowSec = n;
+    else if (key === "--warmup") opts.warmupSec = n;
+    else if (key === "--concurrency") opts.concurrency = n;
+    else throw new Error(`unknown option ${arg}`);
+  }
+  const bad = (x: number, max: number) => !Number.isFinite(x) || x <= 0 || x > max;
+  if (opts.viewers.some((v) => bad(v, 1000) || !Number.isInteger(v))) throw new Error("--viewers: integers from 1 to 1000");
+  if (bad(opts.windowSec, 600) || bad(opts.warmupSec, 600) || bad(opts.concurrency, 100)) {
+    throw new Error("--window and --warmup: 1 to 600 s; --concurrency: 1 to 100");
+  }
+  return opts;
+}
+
+function log(message: string): void {
+  // Progress goes to stderr so stdout stays the table and the final JSON line.
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
+}
+
+/** The floor in its own process on the server's core, sending to a sink process on the clients' cores. */
+async function floor(plan: ReturnType<typeof cpuPlan>, budgetMs: number): Promise<FloorResult> {
+  const script = new URL("./lib/floor.ts", import.meta.url).pathname;
+  const sink = await spawnChild({ cmd: process.execPath, args: [script, "sink", "60000"], cpus: plan?.clients, maxSeconds: 70 });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("floor sink did not start")), 10_000);
+      sink.onLine((line) => {
+        const m = /"port":(\d+)/.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    if (plan === undefined) return await measureFloor(port, budgetMs);
+    const meter = await spawnChild({
+      cmd: process.execPath,
+      args: [script, "measure", String(port), String(budgetMs)],
+      cpus: plan.server,
+      maxSeconds: 60,
+    });
+    let result: FloorResult | undefined;
+    meter.onLine((line, stream) => {
+      if (stream === "stdout" && line.startsWith("{")) result = JSON.parse(line) as FloorResult;
+    });
+    const code = await meter.exited;
+    if (code !== 0 || result === undefined) throw new Error(`floor measurement failed (${code}):\n${meter.tail.join("\n")}`);
+    return result;
+  } finally {
+    await sink.stop();
+  }
+}
+
+async function measureN(n: number, opts: Options, floorResult: FloorResult, plan: ReturnType<typeof cpuPlan>): Promise<Row> {
+  const notes: string[] = [];
+  // Limits on each child's life: generous, but finite even if this process is killed outright.
+  const lifeSec = 60 + opts.warmupSec + opts.windowSec + (opts.quick ? 60 : 180);
+  const server = await startServer({ cpus: plan?.server, maxSeconds: lifeSec, source: opts.source });
+  log(`N=${n}: ${server.what} pid ${server.child.pid} at ${server.url}${plan ? ` on cpu ${plan.server}` : ""}`);
+  let worker: ClientWorker | undefined;
+  try {
+    worker = await ClientWorker.start(plan?.clients, lifeSec, (m) => log(`client: ${m}`));
+    const pubMs = await worker.publish(server.url, ROOM, 15_000);
+    log(`N=${n}: publisher connected in ${pubMs.toFixed(0)} ms`);
+    // The server's GOP cache fills at the first keyframe; its memory then is the baseline for per-viewer RSS.
+    await sleep(2000);
+    const rss0 = processRssKb(server.child.pid) ?? Number.NaN;
+
+    const connectStart = performance.now();
+    const connectTimeoutMs = opts.quick ? 45_000 : 120_000;
+    const vr = await worker.viewers(server.url, ROOM, n, opts.concurrency, connectTimeoutMs);
+    const connectSec = (performance.now() - connectStart) / 1000;
+    log(`N=${n}: ${vr.connected} viewers connected, ${vr.failed} failed, in ${connectSec.toFixed(1)} s`);
+    if (vr.failed > 0) notes.push(`${vr.failed} of ${n} viewers failed to connect: ${vr.errors.slice(0, 2).join("; ")}`);
+    // Bounded: the server should count them connected within a few seconds of the clients.
+    const until = Date.now() + 10_000;
+    let serverSide = await connectedViewers(server.url, ROOM);
+    while (serverSide < vr.connected && Date.now() < until) {
+      await sleep(200);
+      serverSide = await connectedViewers(server.url, ROOM);
+    }
+    if (serverSide < vr.connected) notes.push(`server counts ${serverSide} connected viewers, clients ${vr.connected}`);
+    await sleep(opts.warmupSec * 1000);
+
+    // The window. Order matters little (ms against seconds), but each delta is divided by its own duration.
+    const load0 = loadAverage();
+    const c0: ServerCounters = await readCounters(server.url);
+    const tm0 = performance.now();
+    const cpu0 = processCpuUs(server.child.pid) ?? Number.NaN;
+    const tc0 = performance.now();
+    const w0: SentMark = await worker.mark("windowStart");
+    await sleep(opts.windowSec * 1000);
+    const cpu1 = processCpuUs(server.child.pid) ?? Number.NaN;
+    const tc1 = performance.now();
+    const w1: SentMark = await worker.mark("windowEnd");
+    const rss1 = processRssKb(server.child.pid) ?? Number.NaN;
+    const c1: ServerCounters = await readCounters(server.url);
+    const tm1 = performance.now();
+    const load1 = loadAverage();
+    // Packets sent at the end of the window are still on their way: let them land before counting.
+    await sleep(1500);
+    const collected: Collected = await worker.collect();
+
+    const metricsSec = (tm1 - tm0) / 1000;
+    const cpuSec = (tc1 - tc0) / 1000;
+    const forwardedPps = (c1.forwarded - c0.forwarded) / metricsSec;
+    const cpuUs = cpu1 - cpu0;
+    const serverCpuUsPerPacket = cpuUs / (forwardedPps * cpuSec);
+    const sentPackets = w1.video - w0.video + (w1.audio - w0.audio);
+    let received = 0;
+    for (const v of collected.viewers) received += v.video + v.audio;
+    const workerSec = (w1.at - w0.at) / 1000;
+    const clientCpuUs = w1.cpu.user + w1.cpu.system - (w0.cpu.user + w0.cpu.system);
+    const viewerPps = received / workerSec;
+    const clientCpuPct = (clientCpuUs / 1e6 / workerSec) * 100;
+
+    const expectedPps = (w1.video - w0.video + (w1.audio - w0.audio)) / workerSec * vr.connected;
+    if (forwardedPps < expectedPps * 0.98) {
+      notes.push(`server forwarded ${forwardedPps.toFixed(0)} packets/s, ${expectedPps.toFixed(0)} expected for the connected viewers`);
+    }
+    if (Math.abs(viewerPps - forwardedPps) > forwardedPps * 0.02) {
+      notes.push(`viewers received ${viewerPps.toFixed(0)} packets/s against ${forwardedPps.toFixed(0)} forwarded`);
+    }
+    const clientCores = Math.max(1, CORES - 1);
+    if (clientCpuPct > 85 * clientCores) notes.push(`client worker at ${clientCpuPct.toFixed(0)} % CPU: latency and delivery include client queuing`);
+    if (collected.pacingLateMaxMs > 20) notes.push(`publisher pacing fell up to ${collected.pacingLateMaxMs.toFixed(0)} ms behind`);
+    if (collected.sendFailures > 0) notes.push(`${collected.sendFailures} publisher sends failed`);
+    const dropped = c1.dropped - c0.dropped;
+    if (dropped > 0) notes.push(`server dropped ${dropped} packets in the window`);
+    if (server.warnings.length > 0) notes.push(`server warnings: ${server.warnings.length} (first: ${server.warnings[0]?.slice(0, 160)})`);
+
+    return {
+      subscribers: n,
+      connected: vr.connected,
+      connectSec,
+      windowSec: cpuSec,
+      forwardedPps,
+      viewerPps,
+      serverCpuUsPerPacket,
+      serverCpuPct: (cpuUs / 1e6 / cpuSec) * 100,
+      limitUsPerPacket: floorResult.limitUsPerPacket,
+      ratio: serverCpuUsPerPacket / floorResult.limitUsPerPacket,
+      deliveredRatio: sentPackets > 0 ? received / (sentPackets * n) : 0,
+      p50LatencyMs: percentile(collected, 0.5),
+      p99LatencyMs: percentile(collected, 0.99),
+      maxLatencyMs: maxLatency(collected),
+      rssPerSubscriberKb: vr.connected > 0 ? (rss1 - rss0) / vr.connected : Number.NaN,
+      rssMb: rss1 / 1024,
+      clientCpuPct,
+      pacingLateMaxMs: collected.pacingLateMaxMs,
+      droppedInWindow: dropped,
+      load: [load0, load1],
+      notes,
+    };
+  } finally {
+    await worker?.stop();
+    await server.stop();
+  }
+}
+
+function failedRow(n: number, floorResult: FloorResult | undefined, err: unknown): Row {
+  return {
+    subscribers: n,
+    connected: 0,
+    connectSec: Number.NaN,
+    windowSec: 0,
+    forwardedPps: Number.NaN,
+    viewerPps: Number.NaN,
+    serverCpuUsPerPacket: Number.NaN,
+    serverCpuPct: Number.NaN,
+    limitUsPerPacket: floorResult?.limitUsPerPacket ?? Number.NaN,
+    ratio: Number.NaN,
+    deliveredRatio: 0,
+    p50LatencyMs: Number.NaN,
+    p99LatencyMs: Number.NaN,
+    maxLatencyMs: Number.NaN,
+    rssPerSubscriberKb: Number.NaN,
+    rssMb: Number.NaN,
+    clientCpuPct: Number.NaN,
+    pacingLateMaxMs: Number.NaN,
+    droppedInWindow: 0,
+    load: [loadAverage(), loadAverage()],
+    notes: [`failed: ${(err as Error).message?.split("\n")[0] ?? String(err)}`],
+  };
+}
+
+export async function main(args: string[]): Promise<number> {
+  const opts = parseArgs(args);
+  const plan = cpuPlan();
+  if (plan) pinSelf(plan.clients);
+  const started = performance.now();
+  // Every loop below is bounded on its own; this is the backstop for the whole run.
+  const deadlineMs = opts.quick ? 115_000 : opts.viewers.length * (300 + opts.windowSec) * 1000 + 60_000;
+  let exiting = false;
+  const bail = (why: string, code: number) => {
+    if (exiting) return;
+    exiting = true;
+    log(why);
+    void killAll().finally(() => process.exit(code));
+    // If a child refuses to die, do not hang: the sync kill on exit takes the rest.
+    setTimeout(() => process.exit(code), 8000).unref();
+  };
+  const watchdog = setTimeout(() => bail(`over the ${Math.round(deadlineMs / 1000)} s limit: stopping`, 1), deadlineMs);
+  process.on("SIGINT", () => bail("interrupted: stopping the server and clients", 130));
+  process.on("SIGTERM", () => bail("terminated: stopping the server and clients", 143));
+  process.on("exit", killAllSync);
+
+  const m = machine();
+  log(`${m.nproc} cores (${m.cpu}), load ${loadAverage()}; ${plan ? `server on cpu ${plan.server}, clients on ${plan.clients}` : "no pinning (one core or no taskset)"}`);
+  let floorResult: FloorResult | undefined;
+  const rows: Row[] = [];
+  try {
+    floorResult = await floor(plan, opts.quick ? 1200 : 3000);
+    log(
+      `floor: SRTP protect ${floorResult.srtpProtectUs.toFixed(2)} µs + send ${Math.min(floorResult.dgramSendUs, floorResult.bunSendUs ?? Infinity).toFixed(2)} µs = ${floorResult.limitUsPerPacket.toFixed(2)} µs/packet`,
+    );
+    for (const n of opts.viewers) {
+      try {
+        rows.push(await measureN(n, opts, floorResult, plan));
+      } catch (err) {
+        log(`N=${n} failed: ${(err as Error).stack ?? String(err)}`);
+        rows.push(failedRow(n, floorResult, err));
+      }
+    }
+  } finally {
+    clearTimeout(watchdog);
+    await killAll();
+  }
+
+  const f = floorResult;
+  const floorLine = `floor (same run, cpu ${plan?.server ?? "any"}): SRTP protect ${f.srtpProtectUs.toFixed(2)} µs; send: node:dgram ${f.dgramSendUs.toFixed(2)} µs` +
+    (f.bunSendUs !== undefined ? `, Bun.udpSocket send ${f.bunSendUs.toFixed(2)} µs, sendMany ${f.bunSendManyUs?.toFixed(2)} µs/packet` : "") +
+    `; limit = SRTP + cheapest single send = ${f.limitUsPerPacket.toFixed(2)} µs/packet (${f.packetBytes}-byte packets)`;
+  console.log("");
+  console.log(table(rows));
+  console.log("");
+  console.log(floorLine);
+  for (const r of rows) for (const note of r.notes) console.log(`N=${r.subscribers}: ${note}`);
+  console.log(
+    `machine: ${m.nproc} × ${m.cpu}, Linux ${m.kernel}; ${plan ? `server pinned to cpu ${plan.server}, clients to ${plan.clients}` : "not pinned"}; ` +
+      `${opts.windowSec} s windows; ${((performance.now() - started) / 1000).toFixed(0)} s in all`,
+  );
+
+  const main = rows.find((r) => r.subscribers === REPORTED_N) ?? rows[rows.length - 1];
+  const summary: Record<string, unknown> = {
+    ...(main ? rowJson(main) : {}),
+    floor: f,
+    machine: { ...m, loadAverage1m: loadAverage() },
+    date: new Date().toISOString(),
+  };
+  if (rows.length > 1) summary.sweep = rows.map(rowJson);
+  console.log(JSON.stringify(summary));
+  const ok = rows.every((r) => r.notes.every((n) => !n.startsWith("failed")));
+  return ok ? 0 : 1;
+}

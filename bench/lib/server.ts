@@ -1,0 +1,124 @@
+// The server under test, started as its own process the way it ships: dist/roomcast when built, else
+// `bun run src/main.ts`. Its port comes from the "listening on" log line when the log level lets it through, else
+// from the sockets it listens on (the benchmark keeps logs at warn, so logging costs nothing per packet).
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { listeningPorts, sleep, spawnChild, type Child } from "./proc.ts";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+const BINARY = join(ROOT, "dist/roomcast");
+
+export interface ServerProcess {
+  child: Child;
+  url: string;
+  /** "dist/roomcast" or "bun run src/main.ts". */
+  what: string;
+  /** Lines the server wrote at warn level or above (pino levels 40+), for the report. */
+  warnings: string[];
+  stop(): Promise<void>;
+}
+
+export async function startServer(opts: { cpus: string | undefined; maxSeconds: number; source?: boolean }): Promise<ServerProcess> {
+  const useBinary = !opts.source && existsSync(BINARY);
+  const cwd = mkdtempSync(join(tmpdir(), "roomcast-bench-"));
+  const child = await spawnChild({
+    cmd: useBinary ? BINARY : process.execPath,
+    args: useBinary ? [] : ["run", join(ROOT, "src/main.ts")],
+    cpus: opts.cpus,
+    maxSeconds: opts.maxSeconds,
+    cwd,
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: process.env.HOME ?? cwd,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      ANNOUNCED_IPS: "127.0.0.1",
+      RATE_LIMIT_RPS: "0",
+      MAX_SUBS_PER_ROOM: "0",
+      LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL ?? "warn",
+      DATA_DIR: join(cwd, "data"),
+      RECORD_DIR: join(cwd, "recordings"),
+    },
+  });
+  const warnings: string[] = [];
+  let port: number | undefined;
+  // Start-up warnings (no token configured: rooms are open) are expected here; only later ones are reported.
+  let up = false;
+  child.onLine((line) => {
+    if (line.includes('"msg":"listening on')) {
+      try {
+        port = (JSON.parse(line) as { port: number }).port;
+      } catch {
+        // Not JSON after all: the socket scan below finds the port.
+      }
+    }
+    const level = /"level":(\d+)/.exec(line);
+    if (up && level && Number(level[1]) >= 40 && warnings.length < 50) warnings.push(line);
+  });
+  const what = useBinary ? "dist/roomcast" : "bun run src/main.ts";
+  const fail = async (why: string): Promise<never> => {
+    await child.stop();
+    rmSync(cwd, { recursive: true, force: true });
+    throw new Error(`${what}: ${why}\n${child.tail.slice(-20).join("\n")}`);
+  };
+  if (child.pid <= 0) return fail("did not start");
+
+  // Bounded: 15 s to listen and answer /healthz.
+  const until = Date.now() + 15_000;
+  let url: string | undefined;
+  while (Date.now() < until && url === undefined) {
+    if (child.proc.exitCode !== null) return fail(`exited with ${child.proc.exitCode} before listening`);
+    const candidates = port !== undefined ? [port] : listeningPorts(child.pid);
+    for (const p of candidates) {
+      const res = await fetch(`http://127.0.0.1:${p}/healthz`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+      if (res?.status === 200) {
+        url = `http://127.0.0.1:${p}`;
+        break;
+      }
+    }
+    if (url === undefined) await sleep(50);
+  }
+  if (url === undefined) return fail("not answering /healthz after 15 s");
+  up = true;
+  return {
+    child,
+    url,
+    what,
+    warnings,
+    async stop() {
+      await child.stop();
+      rmSync(cwd, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ServerCounters {
+  forwarded: number;
+  dropped: number;
+  lost: number;
+}
+
+/** The forwarding counters from GET /metrics (one request: it costs the server a little CPU, so it is rare). */
+export async function readCounters(url: string): Promise<ServerCounters> {
+  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const sum = (name: string) => {
+    let total = 0;
+    const re = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm");
+    for (const m of text.matchAll(re)) total += Number(m[1]);
+    return total;
+  };
+  return {
+    forwarded: sum("roomcast_rtp_packets_forwarded_total"),
+    dropped: sum("roomcast_rtp_packets_dropped_total"),
+    lost: sum("roomcast_rtp_packets_lost_total"),
+  };
+}
+
+/** Viewers the server counts as connected in `room`, or -1 when the room is not there. */
+export async function connectedViewers(url: string, room: string): Promise<number> {
+  const res = await fetch(`${url}/api/rooms/${room}`, { signal: AbortSignal.timeout(5000) });
+  if (res.status !== 200) return -1;
+  const d = (await res.json()) as { viewers?: { state: string }[] };
+  return (d.viewers ?? []).filter((v) => v.state === "connected").length;
+}

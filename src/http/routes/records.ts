@@ -1,0 +1,105 @@
+// GET /api/records, GET /records/{name} (Range), DELETE /api/records/{name} (admin). Names are only ever looked up
+// in the folder listing, so `..`, encoded slashes or absolute paths find nothing and get 404.
+import { createReadStream } from "node:fs";
+import { Readable } from "node:stream";
+import type { Context, Hono } from "hono";
+import { ROOM_NAME } from "../../config.ts";
+import { HttpError, invalidRoomName, notFound } from "../../errors.ts";
+import { parseRecordName } from "../../media/recorder/names.ts";
+import type { Recordings } from "../../media/recorder/recordings.ts";
+import type { AuthGuard } from "../middleware/auth.ts";
+import type { AppDeps, AppEnv } from "../types.ts";
+
+export type ByteRange = { start: number; end: number } | "unsatisfiable" | undefined;
+
+/**
+ * One `bytes=` range (RFC 9110 14.1.2) against a file of `size` bytes. Undefined means serve the whole file: no
+ * header, a header we do not parse, or several ranges (allowed to be ignored).
+ */
+export function parseRange(header: string | undefined, size: number): ByteRange {
+  if (header === undefined) return undefined;
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header);
+  if (!m) return undefined;
+  const [, a = "", b = ""] = m;
+  if (a === "" && b === "") return undefined;
+  if (a === "") {
+    const suffix = Number(b);
+    if (suffix === 0 || size === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(a);
+  const end = b === "" ? size - 1 : Math.min(Number(b), size - 1);
+  if (start >= size || (b !== "" && Number(b) < start)) return "unsatisfiable";
+  return { start, end };
+}
+
+function enabled(deps: AppDeps): Recordings {
+  if (!deps.recordings) throw notFound("recording is disabled (RECORD_ENABLED=false)");
+  return deps.recordings;
+}
+
+export function recordRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
+  app.get("/api/records", async (c) => {
+    const recordings = enabled(deps);
+    const visible = await guard.roomFilter(c, { queryToken: true });
+    const room = c.req.query("room");
+    if (room !== undefined && !ROOM_NAME.test(room)) throw invalidRoomName();
+    const records = await recordings.store.list();
+    return c.json(
+      records
+        .filter((r) => visible(r.room) && (room === undefined || r.room === room))
+        .map(({ name, size, modTime, url, room: recordRoom, kind, inProgress }) => ({ name, size, modTime, url, room: recordRoom, kind, inProgress })),
+    );
+  });
+
+  app.get("/records/:name", async (c) => serveRecord(c, deps, guard));
+
+  app.delete("/api/records/:name", async (c) => {
+    const recordings = enabled(deps);
+    await guard.admin(c);
+    const name = c.req.param("name");
+    const result = await recordings.store.remove(name);
+    if (result === "not_found") throw notFound("recording not found");
+    if (result === "in_progress") throw new HttpError(409, "recording in progress: it can be deleted once its session has ended");
+    deps.metrics.recordFilesDeleted.labels("api").inc();
+    deps.log.info({ file: name }, "recording deleted through the API");
+    return c.json({ deleted: name }, 200);
+  });
+}
+
+async function serveRecord(c: Context<AppEnv>, deps: AppDeps, guard: AuthGuard): Promise<Response> {
+  const recordings = enabled(deps);
+  const name = c.req.param("name") ?? "";
+  const parsed = parseRecordName(name);
+  if (!parsed) throw notFound("recording not found");
+  // A link or <video src> cannot send headers, hence ?token= as for the events feed. A token that does not open the
+  // room gets the same 404 as a missing file: the listing would not show it either.
+  const visible = await guard.roomFilter(c, { queryToken: true });
+  if (!visible(parsed.room)) throw notFound("recording not found");
+  const rec = await recordings.store.find(name);
+  if (!rec) throw notFound("recording not found");
+
+  const size = rec.size;
+  const headers: Record<string, string> = {
+    "Content-Type": rec.contentType,
+    "Accept-Ranges": "bytes",
+    "Last-Modified": new Date(rec.mtimeMs).toUTCString(),
+    "Content-Disposition": `inline; filename="${rec.name}"`,
+    // A file still being written changes under the same URL.
+    "Cache-Control": rec.inProgress ? "no-store" : "private, max-age=0, must-revalidate",
+  };
+  const range = parseRange(c.req.header("range"), size);
+  if (range === "unsatisfiable") {
+    return c.body(null, 416, { ...headers, "Content-Range": `bytes */${size}` });
+  }
+  const start = range?.start ?? 0;
+  const end = range?.end ?? size - 1;
+  const length = size === 0 ? 0 : end - start + 1;
+  headers["Content-Length"] = String(length);
+  if (range) headers["Content-Range"] = `bytes ${start}-${end}/${size}`;
+  const status = range ? 206 : 200;
+  if (c.req.method === "HEAD" || length === 0) return c.body(null, status, headers);
+  // Only the bytes the stat saw: a growing file still matches its Content-Length.
+  const stream = Readable.toWeb(createReadStream(rec.path, { start, end })) as unknown as ReadableStream<Uint8Array>;
+  return c.body(stream, status, headers);
+}
