@@ -62,7 +62,7 @@ export function renderPlay(ctx: PageContext, room: string): void {
     ),
     graph.canvas,
   );
-  const stage = h("div", { class: "stage", id: "stage" }, video, overlay, bigUnmute, statsBox);
+  const stage = h("div", { class: "stage", id: "stage" }, video, overlay, bigUnmute);
 
   const muteBtn = h("button", { type: "button", id: "mute-button", attrs: { "aria-keyshortcuts": "m" } });
   const statsBtn = h(
@@ -76,6 +76,8 @@ export function renderPlay(ctx: PageContext, room: string): void {
   const layerSelect = h("select", { id: "layer-select" });
   const layerField = h("label", { class: "layer-field", hidden: true }, "Quality", layerSelect);
   const pill = h("span", { class: "pill", id: "player-state" });
+  const controls = h("div", { class: "controls", attrs: { role: "toolbar", "aria-label": "Player" } }, muteBtn, statsBtn, fsBtn, layerField);
+  const player = h("div", { class: "player", id: "player" }, stage, statsBox, controls);
   const viewers = h("span", { class: "muted-text", id: "viewer-count" });
   const message = h("div", { class: "player-notice" });
   const whepUrl = `${location.origin}${endpoint}`;
@@ -83,7 +85,9 @@ export function renderPlay(ctx: PageContext, room: string): void {
   fill(
     ctx.main,
     h("div", { class: "page-head" }, h("h1", null, room), pill, viewers),
-    h("div", { class: "player" }, stage, h("div", { class: "controls", attrs: { role: "toolbar", "aria-label": "Player" } }, muteBtn, statsBtn, fsBtn, layerField)),
+    // The stats sit over the picture on wide screens and under it on phones (see style.css); full screen takes the
+    // whole player, so stats and controls stay usable there.
+    player,
     message,
     h(
       "p",
@@ -171,6 +175,7 @@ export function renderPlay(ctx: PageContext, room: string): void {
       if (s === "connected") {
         clearTimeout(disconnectTimer);
         disconnectTimer = undefined;
+        if (state === "connecting") overlayText.textContent = "Connected. Waiting for the first picture from the publisher…";
       } else if (s === "disconnected") {
         disconnectTimer ??= setTimeout(() => drop(peer, "the connection was lost"), DISCONNECTED_GRACE_MS);
       } else if (s === "failed" || s === "closed") {
@@ -386,8 +391,8 @@ export function renderPlay(ctx: PageContext, room: string): void {
       void document.exitFullscreen();
       return;
     }
-    if (stage.requestFullscreen) {
-      stage.requestFullscreen().catch(() => undefined);
+    if (player.requestFullscreen) {
+      player.requestFullscreen().catch(() => undefined);
       return;
     }
     // iPhone Safari has fullscreen only on the video element, under a prefixed name.
