@@ -37,3 +37,14 @@ export function serve(app: Hono<AppEnv>, opts: ServeOptions): RunningServer {
     stop: (force) => server.stop(force),
   };
 }
+
+/**
+ * A byte range of a file as a response body. Under Bun a file slice, which Bun sends with sendfile and a
+ * Content-Length (a stream body would go out chunked, without one); elsewhere (Node, in tests) a file stream.
+ */
+export async function fileRangeBody(path: string, start: number, end: number): Promise<BodyInit> {
+  if (typeof Bun !== "undefined") return Bun.file(path).slice(start, end + 1);
+  const [{ createReadStream }, { Readable }] = await Promise.all([import("node:fs"), import("node:stream")]);
+  // Node's web stream type and the DOM one differ only in their declarations.
+  return Readable.toWeb(createReadStream(path, { start, end })) as unknown as ReadableStream<Uint8Array>;
+}

@@ -1,12 +1,11 @@
 // GET /api/records, GET /records/{name} (Range), DELETE /api/records/{name} (admin). Names are only ever looked up
 // in the folder listing, so `..`, encoded slashes or absolute paths find nothing and get 404.
-import { createReadStream } from "node:fs";
-import { Readable } from "node:stream";
 import type { Context, Hono } from "hono";
 import { ROOM_NAME } from "../../config.ts";
 import { HttpError, invalidRoomName, notFound } from "../../errors.ts";
 import { parseRecordName } from "../../media/recorder/names.ts";
 import type { Recordings } from "../../media/recorder/recordings.ts";
+import { fileRangeBody } from "../../platform/bun.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 
@@ -100,6 +99,5 @@ async function serveRecord(c: Context<AppEnv>, deps: AppDeps, guard: AuthGuard):
   const status = range ? 206 : 200;
   if (c.req.method === "HEAD" || length === 0) return c.body(null, status, headers);
   // Only the bytes the stat saw: a growing file still matches its Content-Length.
-  const stream = Readable.toWeb(createReadStream(rec.path, { start, end })) as unknown as ReadableStream<Uint8Array>;
-  return c.body(stream, status, headers);
+  return new Response(await fileRangeBody(rec.path, start, end), { status, headers });
 }
