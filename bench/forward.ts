@@ -7,15 +7,20 @@
 //   bun run bench                         sweep N = 10, 50, 100, 150 (20 s windows)
 //   bun run bench -- --quick              N = 100 only, 10 s window, under 2 minutes
 //   options: --viewers=10,50 --window=SEC --warmup=SEC --concurrency=K --source (run src/ even if dist/ is built)
+//            --cpu-prof=DIR (server from source under bun --cpu-prof, profile written at its exit)
+//            --perf=DIR (perf record -g of the server during each window only: perf report -i DIR/perf-N.data)
+//   Profiled runs cost the server more: read their per-packet figures as upper bounds.
 //
 // Prints a table, then as its last line one JSON object: the N = 100 row (or the only one) with the floor and the
 // machine, and the whole sweep under "sweep".
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
 import { ClientWorker } from "./lib/client.ts";
 import { measureFloor, type FloorResult } from "./lib/floor.ts";
 import { cpuPlan, CORES, killAll, killAllSync, pinSelf, processCpuUs, processRssKb, sleep, spawnChild } from "./lib/proc.ts";
 import type { Collected, SentMark } from "./lib/protocol.ts";
 import { loadAverage, machine, maxLatency, percentile, rowJson, table, type Row } from "./lib/report.ts";
-import { connectedViewers, readCounters, startServer, type ServerCounters } from "./lib/server.ts";
+import { connectedViewers, readCounters, startServer } from "./lib/server.ts";
 
 interface Options {
   quick: boolean;
@@ -24,9 +29,13 @@ interface Options {
   warmupSec: number;
   concurrency: number;
   source: boolean;
+  cpuProfDir: string | undefined;
+  perfDir: string | undefined;
 }
 
 const ROOM = "bench";
+/** A server too busy to answer its metrics in this time is past saturation; the window still gets measured. */
+const METRICS_TIMEOUT_MS = 8000;
 const REPORTED_N = 100;
 
 function parseArgs(args: string[]): Options {
@@ -39,6 +48,8 @@ function parseArgs(args: string[]): Options {
     // The server does each DTLS handshake in JavaScript: a few at a time keeps the others' media flowing.
     concurrency: 8,
     source: args.includes("--source"),
+    cpuProfDir: undefined,
+    perfDir: undefined,
   };
   for (const arg of args) {
     const [key, value] = arg.split("=", 2);
@@ -51,6 +62,8 @@ function parseArgs(args: string[]): Options {
     else if (key === "--window") opts.windowSec = n;
     else if (key === "--warmup") opts.warmupSec = n;
     else if (key === "--concurrency") opts.concurrency = n;
+    else if (key === "--cpu-prof") opts.cpuProfDir = resolve(value);
+    else if (key === "--perf") opts.perfDir = resolve(value);
     else throw new Error(`unknown option ${arg}`);
   }
   const bad = (x: number, max: number) => !Number.isFinite(x) || x <= 0 || x > max;
@@ -104,7 +117,7 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
   const notes: string[] = [];
   // Limits on each child's life: generous, but finite even if this process is killed outright.
   const lifeSec = 60 + opts.warmupSec + opts.windowSec + (opts.quick ? 60 : 180);
-  const server = await startServer({ cpus: plan?.server, maxSeconds: lifeSec, source: opts.source });
+  const server = await startServer({ cpus: plan?.server, maxSeconds: lifeSec, source: opts.source, cpuProfDir: opts.cpuProfDir });
   log(`N=${n}: ${server.what} pid ${server.child.pid} at ${server.url}${plan ? ` on cpu ${plan.server}` : ""}`);
   let worker: ClientWorker | undefined;
   try {
@@ -116,45 +129,49 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
     const rss0 = processRssKb(server.child.pid) ?? Number.NaN;
 
     const connectStart = performance.now();
-    const connectTimeoutMs = opts.quick ? 45_000 : 120_000;
+    const connectTimeoutMs = opts.quick ? 40_000 : 120_000;
     const vr = await worker.viewers(server.url, ROOM, n, opts.concurrency, connectTimeoutMs);
     const connectSec = (performance.now() - connectStart) / 1000;
     log(`N=${n}: ${vr.connected} viewers connected, ${vr.failed} failed, in ${connectSec.toFixed(1)} s`);
     if (vr.failed > 0) notes.push(`${vr.failed} of ${n} viewers failed to connect: ${vr.errors.slice(0, 2).join("; ")}`);
     // Bounded: the server should count them connected within a few seconds of the clients.
-    const until = Date.now() + 10_000;
-    let serverSide = await connectedViewers(server.url, ROOM);
+    const until = Date.now() + (opts.quick ? 5000 : 10_000);
+    let serverSide = await connectedViewers(server.url, ROOM, 3000);
     while (serverSide < vr.connected && Date.now() < until) {
       await sleep(200);
-      serverSide = await connectedViewers(server.url, ROOM);
+      serverSide = await connectedViewers(server.url, ROOM, 3000);
     }
-    if (serverSide < vr.connected) notes.push(`server counts ${serverSide} connected viewers, clients ${vr.connected}`);
+    if (serverSide < vr.connected) {
+      notes.push(serverSide < 0 ? "server did not answer GET /api/rooms in time" : `server counts ${serverSide} connected viewers, clients ${vr.connected}`);
+    }
     await sleep(opts.warmupSec * 1000);
 
     // The window. Order matters little (ms against seconds), but each delta is divided by its own duration.
     const load0 = loadAverage();
-    const c0: ServerCounters = await readCounters(server.url);
+    const c0 = await readCounters(server.url, METRICS_TIMEOUT_MS);
     const tm0 = performance.now();
     const cpu0 = processCpuUs(server.child.pid) ?? Number.NaN;
     const tc0 = performance.now();
     const w0: SentMark = await worker.mark("windowStart");
+    const perf = opts.perfDir === undefined ? undefined : await perfRecord(server.child.pid, opts, n, plan);
     await sleep(opts.windowSec * 1000);
     const cpu1 = processCpuUs(server.child.pid) ?? Number.NaN;
     const tc1 = performance.now();
     const w1: SentMark = await worker.mark("windowEnd");
     const rss1 = processRssKb(server.child.pid) ?? Number.NaN;
-    const c1: ServerCounters = await readCounters(server.url);
+    const c1 = await readCounters(server.url, METRICS_TIMEOUT_MS);
     const tm1 = performance.now();
     const load1 = loadAverage();
     // Packets sent at the end of the window are still on their way: let them land before counting.
     await sleep(1500);
+    if (perf) {
+      const code = await perf.exited;
+      notes.push(code === 0 ? `perf profile of the window: ${opts.perfDir}/perf-${n}.data` : `perf record failed (${code}): ${perf.tail.slice(-2).join(" ")}`);
+    }
     const collected: Collected = await worker.collect();
 
     const metricsSec = (tm1 - tm0) / 1000;
     const cpuSec = (tc1 - tc0) / 1000;
-    const forwardedPps = (c1.forwarded - c0.forwarded) / metricsSec;
-    const cpuUs = cpu1 - cpu0;
-    const serverCpuUsPerPacket = cpuUs / (forwardedPps * cpuSec);
     const sentPackets = w1.video - w0.video + (w1.audio - w0.audio);
     let received = 0;
     for (const v of collected.viewers) received += v.video + v.audio;
@@ -162,6 +179,13 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
     const clientCpuUs = w1.cpu.user + w1.cpu.system - (w0.cpu.user + w0.cpu.system);
     const viewerPps = received / workerSec;
     const clientCpuPct = (clientCpuUs / 1e6 / workerSec) * 100;
+    let forwardedPps = c0 && c1 ? (c1.forwarded - c0.forwarded) / metricsSec : Number.NaN;
+    if (!Number.isFinite(forwardedPps)) {
+      notes.push(`server did not answer GET /metrics within ${METRICS_TIMEOUT_MS / 1000} s: packets counted at the viewers instead`);
+      forwardedPps = viewerPps;
+    }
+    const cpuUs = cpu1 - cpu0;
+    const serverCpuUsPerPacket = cpuUs / (forwardedPps * cpuSec);
 
     const expectedPps = (w1.video - w0.video + (w1.audio - w0.audio)) / workerSec * vr.connected;
     if (forwardedPps < expectedPps * 0.98) {
@@ -174,7 +198,7 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
     if (clientCpuPct > 85 * clientCores) notes.push(`client worker at ${clientCpuPct.toFixed(0)} % CPU: latency and delivery include client queuing`);
     if (collected.pacingLateMaxMs > 20) notes.push(`publisher pacing fell up to ${collected.pacingLateMaxMs.toFixed(0)} ms behind`);
     if (collected.sendFailures > 0) notes.push(`${collected.sendFailures} publisher sends failed`);
-    const dropped = c1.dropped - c0.dropped;
+    const dropped = c0 && c1 ? c1.dropped - c0.dropped : 0;
     if (dropped > 0) notes.push(`server dropped ${dropped} packets in the window`);
     if (server.warnings.length > 0) notes.push(`server warnings: ${server.warnings.length} (first: ${server.warnings[0]?.slice(0, 160)})`);
 
@@ -202,9 +226,23 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
       notes,
     };
   } finally {
-    await worker?.stop();
+    // Server first: it closes its peers with DTLS alerts while the viewers still listen, instead of sending into
+    // closed ports (each answered by ICMP, surfacing as ECONNREFUSED errors in the server's log).
     await server.stop();
+    await worker?.stop();
   }
+}
+
+/** Samples the server's stacks (user and kernel) for the window, from the clients' cores. */
+async function perfRecord(pid: number, opts: Options, n: number, plan: ReturnType<typeof cpuPlan>) {
+  const dir = opts.perfDir as string;
+  mkdirSync(dir, { recursive: true });
+  return spawnChild({
+    cmd: "perf",
+    args: ["record", "-q", "-F", "999", "-g", "-p", String(pid), "-o", `${dir}/perf-${n}.data`, "--", "sleep", String(opts.windowSec)],
+    cpus: plan?.clients,
+    maxSeconds: opts.windowSec + 30,
+  });
 }
 
 function failedRow(n: number, floorResult: FloorResult | undefined, err: unknown): Row {

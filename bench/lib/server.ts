@@ -1,7 +1,7 @@
 // The server under test, started as its own process the way it ships: dist/roomcast when built, else
 // `bun run src/main.ts`. Its port comes from the "listening on" log line when the log level lets it through, else
 // from the sockets it listens on (the benchmark keeps logs at warn, so logging costs nothing per packet).
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { listeningPorts, sleep, spawnChild, type Child } from "./proc.ts";
@@ -19,12 +19,22 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-export async function startServer(opts: { cpus: string | undefined; maxSeconds: number; source?: boolean }): Promise<ServerProcess> {
-  const useBinary = !opts.source && existsSync(BINARY);
+export interface ServerOptions {
+  cpus: string | undefined;
+  maxSeconds: number;
+  /** Run src/main.ts even when dist/roomcast is built. */
+  source?: boolean;
+  /** Run from source under Bun's CPU profiler, writing .cpuprofile and .md files here when the server exits. */
+  cpuProfDir?: string;
+}
+
+export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
+  const useBinary = !opts.source && opts.cpuProfDir === undefined && existsSync(BINARY);
   const cwd = mkdtempSync(join(tmpdir(), "roomcast-bench-"));
+  const profile = opts.cpuProfDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${opts.cpuProfDir}`];
   const child = await spawnChild({
     cmd: useBinary ? BINARY : process.execPath,
-    args: useBinary ? [] : ["run", join(ROOT, "src/main.ts")],
+    args: useBinary ? [] : [...profile, "run", join(ROOT, "src/main.ts")],
     cpus: opts.cpus,
     maxSeconds: opts.maxSeconds,
     cwd,
@@ -45,7 +55,10 @@ export async function startServer(opts: { cpus: string | undefined; maxSeconds: 
   let port: number | undefined;
   // Start-up warnings (no token configured: rooms are open) are expected here; only later ones are reported.
   let up = false;
+  // BENCH_SERVER_LOG=FILE keeps every server line (with BENCH_SERVER_LOG_LEVEL=info or debug, for diagnosis).
+  const logFile = process.env.BENCH_SERVER_LOG;
   child.onLine((line) => {
+    if (logFile) appendFileSync(logFile, `${line}\n`);
     if (line.includes('"msg":"listening on')) {
       try {
         port = (JSON.parse(line) as { port: number }).port;
@@ -56,7 +69,7 @@ export async function startServer(opts: { cpus: string | undefined; maxSeconds: 
     const level = /"level":(\d+)/.exec(line);
     if (up && level && Number(level[1]) >= 40 && warnings.length < 50) warnings.push(line);
   });
-  const what = useBinary ? "dist/roomcast" : "bun run src/main.ts";
+  const what = useBinary ? "dist/roomcast" : `bun ${opts.cpuProfDir === undefined ? "" : "--cpu-prof "}run src/main.ts`;
   const fail = async (why: string): Promise<never> => {
     await child.stop();
     rmSync(cwd, { recursive: true, force: true });
@@ -99,9 +112,17 @@ export interface ServerCounters {
   lost: number;
 }
 
-/** The forwarding counters from GET /metrics (one request: it costs the server a little CPU, so it is rare). */
-export async function readCounters(url: string): Promise<ServerCounters> {
-  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+/**
+ * The forwarding counters from GET /metrics (one request: it costs the server a little CPU, so it is rare), or
+ * undefined when a saturated server does not answer in time: the window is then measured from the viewers' side.
+ */
+export async function readCounters(url: string, timeoutMs: number): Promise<ServerCounters | undefined> {
+  let text: string;
+  try {
+    text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(timeoutMs) })).text();
+  } catch {
+    return undefined;
+  }
   const sum = (name: string) => {
     let total = 0;
     const re = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm");
@@ -115,10 +136,14 @@ export async function readCounters(url: string): Promise<ServerCounters> {
   };
 }
 
-/** Viewers the server counts as connected in `room`, or -1 when the room is not there. */
-export async function connectedViewers(url: string, room: string): Promise<number> {
-  const res = await fetch(`${url}/api/rooms/${room}`, { signal: AbortSignal.timeout(5000) });
-  if (res.status !== 200) return -1;
-  const d = (await res.json()) as { viewers?: { state: string }[] };
-  return (d.viewers ?? []).filter((v) => v.state === "connected").length;
+/** Viewers the server counts as connected in `room`; -1 when the room is not there or the server does not answer. */
+export async function connectedViewers(url: string, room: string, timeoutMs: number): Promise<number> {
+  try {
+    const res = await fetch(`${url}/api/rooms/${room}`, { signal: AbortSignal.timeout(timeoutMs) });
+    if (res.status !== 200) return -1;
+    const d = (await res.json()) as { viewers?: { state: string }[] };
+    return (d.viewers ?? []).filter((v) => v.state === "connected").length;
+  } catch {
+    return -1;
+  }
 }
