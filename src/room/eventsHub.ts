@@ -114,7 +114,7 @@ export class EventsHub {
     this.#unsubscribe = this.#registry.subscribe((e) => this.#onRegistry(e));
     // A fresh baseline, so the first interval's rates are not measured from a stale snapshot.
     this.#previous.clear();
-    this.#timer = setInterval(() => this.tick(), this.#intervalMs);
+    this.#timer = setInterval(() => this.#tick(), this.#intervalMs);
     this.#timer.unref?.();
   }
 
@@ -126,8 +126,8 @@ export class EventsHub {
     this.#previous.clear();
   }
 
-  /** One stats snapshot per visible room to each client. Public so tests can drive it without waiting. */
-  tick(): void {
+  /** One stats snapshot per visible room to each client. */
+  #tick(): void {
     const rooms = this.#registry.rooms().filter((r) => !r.closed);
     if (rooms.length === 0) return;
     const snapshots = rooms.map((r) => this.#stats(r, true));
