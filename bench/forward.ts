@@ -13,9 +13,10 @@
 //
 // Prints a table, then as its last line one JSON object: the N = 100 row (or the only one) with the floor and the
 // machine, and the whole sweep under "sweep".
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { ClientWorker } from "./lib/client.ts";
+import { formatSummary, summarise } from "./lib/cpuprofile.ts";
 import { measureFloor, type FloorResult } from "./lib/floor.ts";
 import { cpuPlan, CORES, killAll, killAllSync, pinSelf, processCpuUs, processRssKb, sleep, spawnChild } from "./lib/proc.ts";
 import type { Collected, SentMark } from "./lib/protocol.ts";
@@ -120,6 +121,8 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
   const server = await startServer({ cpus: plan?.server, maxSeconds: lifeSec, source: opts.source, cpuProfDir: opts.cpuProfDir });
   log(`N=${n}: ${server.what} pid ${server.child.pid} at ${server.url}${plan ? ` on cpu ${plan.server}` : ""}`);
   let worker: ClientWorker | undefined;
+  let windowWall: [number, number] = [Number.NaN, Number.NaN];
+  let windowCpuUsPerPacket = Number.NaN;
   try {
     worker = await ClientWorker.start(plan?.clients, lifeSec, (m) => log(`client: ${m}`));
     const pubMs = await worker.publish(server.url, ROOM, 15_000);
@@ -152,11 +155,13 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
     const tm0 = performance.now();
     const cpu0 = processCpuUs(server.child.pid) ?? Number.NaN;
     const tc0 = performance.now();
+    windowWall = [Date.now(), Number.NaN];
     const w0: SentMark = await worker.mark("windowStart");
     const perf = opts.perfDir === undefined ? undefined : await perfRecord(server.child.pid, opts, n, plan);
     await sleep(opts.windowSec * 1000);
     const cpu1 = processCpuUs(server.child.pid) ?? Number.NaN;
     const tc1 = performance.now();
+    windowWall[1] = Date.now();
     const w1: SentMark = await worker.mark("windowEnd");
     const rss1 = processRssKb(server.child.pid) ?? Number.NaN;
     const c1 = await readCounters(server.url, METRICS_TIMEOUT_MS);
@@ -186,6 +191,7 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
     }
     const cpuUs = cpu1 - cpu0;
     const serverCpuUsPerPacket = cpuUs / (forwardedPps * cpuSec);
+    windowCpuUsPerPacket = serverCpuUsPerPacket;
 
     const expectedPps = (w1.video - w0.video + (w1.audio - w0.audio)) / workerSec * vr.connected;
     if (forwardedPps < expectedPps * 0.98) {
@@ -230,7 +236,19 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
     // closed ports (each answered by ICMP, surfacing as ECONNREFUSED errors in the server's log).
     await server.stop();
     await worker?.stop();
+    if (opts.cpuProfDir !== undefined) profileReport(opts.cpuProfDir, server.child.pid, n, windowWall, windowCpuUsPerPacket);
   }
+}
+
+/** Bun writes the profile as the server exits; its name carries the pid. Only the window's samples count. */
+function profileReport(dir: string, pid: number, n: number, window: [number, number], cpuUsPerPacket: number): void {
+  const file = existsSync(dir) ? readdirSync(dir).find((f) => f.includes(`.${pid}.`) && f.endsWith(".cpuprofile")) : undefined;
+  if (file === undefined) {
+    log(`N=${n}: no CPU profile for server pid ${pid} in ${dir}`);
+    return;
+  }
+  const summary = summarise(`${dir}/${file}`, window[0], window[1], cpuUsPerPacket);
+  console.log(`\nN=${n}: server CPU profile of the window (${dir}/${file}); µs/pkt = share × ${cpuUsPerPacket.toFixed(2)} µs measured:\n${formatSummary(summary)}\n`);
 }
 
 /** Samples the server's stacks (user and kernel) for the window, from the clients' cores. */
