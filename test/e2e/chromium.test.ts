@@ -1,9 +1,10 @@
 // A real browser at both ends: headless Chromium publishes its fake camera and microphone over WHIP (VP8, then
-// H264), another Chromium page plays the room over WHEP and must decode the video and receive the audio. Also: a
-// viewer learns quickly that the publisher left, and a screenshot of the playing viewer lands in test-results/.
+// H264), another Chromium page plays the room over WHEP and must decode the video and receive the audio. Then the
+// VP8 publisher leaves while its viewer plays: how fast does the viewer learn? A screenshot of the playing viewer
+// lands in test-results/.
 import { existsSync, statSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from "vitest";
 import {
   chromiumMissing,
   closeAndDelete,
@@ -14,17 +15,26 @@ import {
   playInPage,
   publishFromPage,
   screenshotViewer,
-  senderVideoCodecs,
   waitForDecodedFrames,
   waitPageConnected,
   waitVideoPlaying,
   type BrowserVideoCodec,
+  type PageEvent,
+  type PageSession,
 } from "./helpers/browser.ts";
-import { startServer, waitFor, type ServerHandle } from "./helpers/server.ts";
+import { sleep, startServer, waitFor, type ServerHandle } from "./helpers/server.ts";
 
 interface RoomDetails {
   tracks: { kind: string; codec: string; packets: number }[];
   viewers: { state: string }[];
+}
+
+interface Live {
+  room: string;
+  pub: Page;
+  view: Page;
+  published: PageSession;
+  played: PageSession;
 }
 
 const missing = chromiumMissing();
@@ -32,80 +42,105 @@ const missing = chromiumMissing();
 describe.skipIf(missing !== undefined)("Chromium publishes over WHIP, Chromium plays over WHEP", () => {
   let server: ServerHandle;
   let browser: Browser;
-  const pages: Page[] = [];
 
   beforeAll(async () => {
     [server, browser] = await Promise.all([startServer(), launchChromium()]);
   });
   afterAll(async () => {
-    await Promise.allSettled(pages.map((p) => p.close()));
     await browser?.close().catch(() => undefined);
     await server?.stop();
   });
-
-  async function page(): Promise<Page> {
-    const p = await openServerPage(browser, server.url);
-    pages.push(p);
-    return p;
-  }
 
   async function roomDetails(room: string): Promise<RoomDetails> {
     return (await (await fetch(`${server.url}/api/rooms/${room}`)).json()) as RoomDetails;
   }
 
-  /** Publishes from one page and plays on another; both connected, the viewer decoding. */
-  async function publishAndPlay(room: string, codec: BrowserVideoCodec) {
-    const pub = await page();
+  /** Publishes from one page and plays on another, both connected; skips the test if the codec cannot be sent. */
+  async function publishAndPlay(ctx: TestContext, room: string, codec: BrowserVideoCodec): Promise<Live> {
+    const [pub, view] = await Promise.all([openServerPage(browser, server.url), openServerPage(browser, server.url)]);
+    // Pages left open keep capturing and decoding; on two cores that slows every later test.
+    ctx.onTestFinished(() => Promise.allSettled([pub.close(), view.close()]).then(() => undefined));
     const published = await publishFromPage(pub, server.url, room, { codec });
-    if (published.unsupported) return { unsupported: published.unsupported } as const;
+    if (published.unsupported) ctx.skip(published.unsupported);
     await waitPageConnected(pub);
-    // The server has the publisher's video track flowing before the viewer asks for it.
-    await waitFor(async () => (await roomDetails(room)).tracks.find((t) => t.kind === "video" && t.packets > 0), 10_000, "publisher video packets");
-    const view = await page();
-    await playInPage(view, server.url, room);
+    // The server has the publisher's video flowing before the viewer asks for it.
+    await waitFor(
+      async () => (await roomDetails(room)).tracks.find((t) => t.kind === "video" && t.packets > 0),
+      10_000,
+      "publisher video packets at the server",
+    );
+    const played = await playInPage(view, server.url, room);
     await waitPageConnected(view);
-    return { pub, view, published } as const;
+    return { room, pub, view, published, played };
   }
 
-  it("VP8 camera and microphone: the viewer decodes video and receives audio; screenshot of the playing viewer", async () => {
-    const room = "chromium-vp8";
-    const r = await publishAndPlay(room, "VP8");
-    if ("unsupported" in r) throw new Error(r.unsupported);
-    expect(r.published.answer).toMatch(/a=rtpmap:\d+ VP8\/90000/);
-    const details = await roomDetails(room);
-    expect(details.tracks.map((t) => `${t.kind} ${t.codec}`).sort()).toEqual(["audio audio/opus", "video video/VP8"]);
+  describe("VP8", () => {
 
-    const stats = await waitForDecodedFrames(r.view, 30, 20_000);
-    expect(stats.video?.mimeType).toBe("video/VP8");
-    expect(stats.video?.frameWidth).toBeGreaterThan(0);
-    expect(stats.video?.frameHeight).toBeGreaterThan(0);
-    const audio = await waitFor(async () => {
-      const s = await inboundStats(r.view);
-      return (s.audio?.packetsReceived ?? 0) > 0 ? s.audio : undefined;
-    }, 10_000, "audio packets at the viewer");
-    expect(audio.mimeType).toBe("audio/opus");
+    it("camera and microphone: the viewer decodes video and receives audio; screenshot; then the publisher leaves and the viewer's DTLS transport gets close_notify within 2 s", async (ctx) => {
+      const r = await publishAndPlay(ctx, "chromium-vp8", "VP8");
+      expect(r.published.answer).toMatch(/a=rtpmap:\d+ VP8\/90000/);
+      expect(r.played.answer).toMatch(/a=rtpmap:\d+ VP8\/90000/);
+      const details = await roomDetails(r.room);
+      expect(details.tracks.map((t) => `${t.kind} ${t.codec}`).sort()).toEqual(["audio audio/opus", "video video/VP8"]);
 
-    const size = await waitVideoPlaying(r.view);
-    expect(size.width).toBe(stats.video?.frameWidth);
-    const shot = await screenshotViewer(r.view, "chromium-viewer-vp8");
-    expect(existsSync(shot)).toBe(true);
-    expect(statSync(shot).size).toBeGreaterThan(1000);
+      const stats = await waitForDecodedFrames(r.view, 30, 20_000);
+      expect(stats.video?.mimeType).toBe("video/VP8");
+      expect(stats.video?.frameWidth).toBeGreaterThan(0);
+      expect(stats.video?.frameHeight).toBeGreaterThan(0);
+      const audio = await waitFor(
+        async () => {
+          const s = await inboundStats(r.view);
+          return (s.audio?.packetsReceived ?? 0) > 0 ? s.audio : undefined;
+        },
+        10_000,
+        "audio packets at the viewer",
+      );
+      expect(audio.mimeType).toBe("audio/opus");
 
-    expect(await closeAndDelete(r.view)).toBe(200);
-    expect(await closeAndDelete(r.pub)).toBe(200);
+      const size = await waitVideoPlaying(r.view);
+      // Not compared with frameWidth: under CPU load Chromium's encoder may scale down between the two reads.
+      expect(size.width).toBeGreaterThan(0);
+      const shot = await screenshotViewer(r.view, "chromium-viewer-vp8");
+      expect(existsSync(shot)).toBe(true);
+      expect(statSync(shot).size).toBeGreaterThan(1000);
+
+      // The publisher leaves: its page closes the peer connection, then DELETEs the session. Closing first, the
+      // server may already have reaped the publisher on its DTLS close_notify when the DELETE lands: 404 then.
+      const t0 = Date.now();
+      expect([200, 404]).toContain(await closeAndDelete(r.pub, { order: "close-first" }));
+      await waitFor(async () => (await fetch(`${server.url}/api/rooms/${r.room}`)).status === 404, 2000, "room closed");
+      // Waits past the bound (bounded), so a late change is reported with its time rather than as a timeout.
+      await r.view
+        .waitForFunction(() => window.__rc?.events.some((e) => e.what === "dtlsState" && e.state !== "connected"), undefined, {
+          timeout: 5000,
+          polling: 20,
+        })
+        .catch(() => undefined);
+      // Past the 2 s bound, so the next test reads everything the viewer saw within it.
+      await sleep(Math.max(0, t0 + 2200 - Date.now()));
+      const seen = (await pageEvents(r.view)).filter((e) => e.at >= t0).map((e) => ({ ...e, afterMs: e.at - t0 }));
+      const dtls = seen.find((e) => e.what === "dtlsState");
+      expect(dtls?.state, JSON.stringify(seen)).toBe("closed");
+      expect(dtls?.afterMs, JSON.stringify(seen)).toBeLessThanOrEqual(2000);
+      // The 2 s promise is kept by the DTLS transport. Chromium's aggregate connectionState counts a closed DTLS
+      // transport as connected and flips only when ICE consent fails, 5-7 s later (Chromium closing a Chromium
+      // peer behaves the same): check that it does flip, within Chromium's own bound.
+      await r.view.waitForFunction(
+        () => window.__rc?.events.some((e) => e.what === "connectionState" && e.state !== "connected"),
+        undefined,
+        { timeout: 12_000, polling: 50 },
+      );
+      // The server closed the viewer's session with the room: its DELETE finds nothing.
+      expect(await closeAndDelete(r.view)).toBe(404);
+    });
+
   });
 
-  it("H264 from Chromium's encoder decodes in a Chromium viewer", async (ctx) => {
-    const probe = await page();
-    const codecs = await senderVideoCodecs(probe);
-    if (!codecs.some((c) => /^video\/H264 .*packetization-mode=1/.test(c))) {
-      ctx.skip(`this Chromium build offers no H264 (packetization-mode=1) encoder: ${codecs.join(", ")}`);
-    }
-    const room = "chromium-h264";
-    const r = await publishAndPlay(room, "H264");
-    if ("unsupported" in r) return ctx.skip(r.unsupported);
+  it("H264 from Chromium's own encoder decodes in a Chromium viewer", async (ctx) => {
+    const r = await publishAndPlay(ctx, "chromium-h264", "H264");
     expect(r.published.answer).toMatch(/a=rtpmap:\d+ H264\/90000/);
-    expect((await roomDetails(room)).tracks.find((t) => t.kind === "video")?.codec).toBe("video/H264");
+    expect(r.played.answer).toMatch(/a=rtpmap:\d+ H264\/90000/);
+    expect((await roomDetails(r.room)).tracks.find((t) => t.kind === "video")?.codec).toBe("video/H264");
 
     const stats = await waitForDecodedFrames(r.view, 30, 20_000);
     expect(stats.video?.mimeType).toBe("video/H264");
@@ -113,28 +148,5 @@ describe.skipIf(missing !== undefined)("Chromium publishes over WHIP, Chromium p
     expect(stats.video?.keyFramesDecoded).toBeGreaterThan(0);
     expect(await closeAndDelete(r.view)).toBe(200);
     expect(await closeAndDelete(r.pub)).toBe(200);
-  });
-
-  it("when the publisher closes its peer and DELETEs its session, the viewer leaves 'connected' within 2 s", async () => {
-    const room = "chromium-leave";
-    const r = await publishAndPlay(room, "VP8");
-    if ("unsupported" in r) throw new Error(r.unsupported);
-    await waitForDecodedFrames(r.view, 5, 20_000);
-
-    const t0 = Date.now();
-    expect(await closeAndDelete(r.pub)).toBe(200);
-    // The room is gone on the server side at once.
-    await waitFor(async () => (await fetch(`${server.url}/api/rooms/${room}`)).status === 404, 2000, "room closed");
-
-    // Wait longer than the bound, so a failure reports what the viewer saw and when.
-    const left = await r.view
-      .waitForFunction(() => window.__rc?.pc.connectionState !== "connected", undefined, { timeout: 8000, polling: 50 })
-      .then(() => true)
-      .catch(() => false);
-    const events = (await pageEvents(r.view)).filter((e) => e.at >= t0).map((e) => ({ ...e, afterMs: e.at - t0 }));
-    const firstLeave = events.find((e) => e.what === "connectionState" && e.state !== "connected");
-    const report = JSON.stringify(events);
-    expect(left, `viewer still 'connected' 8 s after the publisher left; state changes after DELETE: ${report}`).toBe(true);
-    expect(firstLeave?.afterMs, `viewer connectionState changes after the publisher's DELETE: ${report}`).toBeLessThanOrEqual(2000);
   });
 });

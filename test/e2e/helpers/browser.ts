@@ -1,7 +1,7 @@
 // Headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core) as a WHIP publisher of its fake camera
 // and microphone, and as a WHEP viewer that decodes and shows what the server forwards. Each page holds one peer
 // connection on `window.__rc`; the page code below runs in the browser through page.evaluate.
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { ROOT } from "./server.ts";
@@ -102,7 +102,7 @@ export async function publishFromPage(
       let wanted = caps.filter((c) => c.mimeType.toLowerCase() === `video/${codec.toLowerCase()}`);
       if (codec === "H264") {
         // packetization-mode=1 with Constrained Baseline 42e01f first: what every browser and OBS agree on.
-        const score = (c: RTCRtpCodecCapability) =>
+        const score = (c: (typeof caps)[number]) =>
           (/packetization-mode=1/.test(c.sdpFmtpLine ?? "") ? 2 : 0) + (/profile-level-id=42e01f/.test(c.sdpFmtpLine ?? "") ? 1 : 0);
         wanted = wanted.filter((c) => /packetization-mode=1/.test(c.sdpFmtpLine ?? "")).sort((a, b) => score(b) - score(a));
       }
@@ -153,8 +153,14 @@ export async function publishFromPage(
  * Plays the room over WHEP with recvonly video and audio transceivers, and shows the stream in a muted autoplaying
  * <video> that fills the page. Records every connection, ICE and DTLS state change with its wall-clock time.
  */
-export async function playInPage(page: Page, serverUrl: string, room: string, opts: { token?: string } = {}): Promise<PageSession> {
-  const url = `${serverUrl}/api/whep/play/${encodeURIComponent(room)}`;
+export async function playInPage(
+  page: Page,
+  serverUrl: string,
+  room: string,
+  opts: { token?: string; /** A simulcast or transcoded layer, as WHEP `?layer=`. */ layer?: string } = {},
+): Promise<PageSession> {
+  const query = opts.layer === undefined ? "" : `?layer=${encodeURIComponent(opts.layer)}`;
+  const url = `${serverUrl}/api/whep/play/${encodeURIComponent(room)}${query}`;
   return page.evaluate(
     async ({ url, token }) => {
       document.body.innerHTML = "";
@@ -306,20 +312,31 @@ export async function pageEvents(page: Page): Promise<PageEvent[]> {
   return page.evaluate(() => window.__rc?.events ?? []);
 }
 
-/** Closes the page's peer connection and stops its capture, then DELETEs its session; returns the DELETE status. */
-export async function closeAndDelete(page: Page, opts: { token?: string } = {}): Promise<number> {
+/**
+ * Ends the page's session: DELETEs its Location and closes its peer connection (stopping capture). "delete-first"
+ * is the graceful WHIP/WHEP order; with "close-first" the server may already have reaped the session from the DTLS
+ * close_notify when the DELETE lands, and answer 404. Returns the DELETE status.
+ */
+export async function closeAndDelete(
+  page: Page,
+  opts: { order?: "delete-first" | "close-first"; token?: string } = {},
+): Promise<number> {
   return page.evaluate(
-    async ({ token }) => {
+    async ({ token, closeFirst }) => {
       const rc = window.__rc;
       if (!rc) throw new Error("no peer connection on this page");
-      rc.pc.close();
-      for (const t of rc.stream?.getTracks() ?? []) t.stop();
+      const close = () => {
+        rc.pc.close();
+        for (const t of rc.stream?.getTracks() ?? []) t.stop();
+      };
+      if (closeFirst) close();
       const headers: Record<string, string> = {};
       if (token) headers.Authorization = `Bearer ${token}`;
       const res = await fetch(rc.location, { method: "DELETE", headers });
+      if (!closeFirst) close();
       return res.status;
     },
-    { token: opts.token },
+    { token: opts.token, closeFirst: opts.order === "close-first" },
   );
 }
 
@@ -343,6 +360,7 @@ export async function waitVideoPlaying(page: Page, timeoutMs = 10_000): Promise<
 export async function screenshotViewer(page: Page, name: string): Promise<string> {
   mkdirSync(TEST_RESULTS, { recursive: true });
   const path = join(TEST_RESULTS, `${name}.png`);
+  rmSync(path, { force: true });
   await page.locator("#viewer").screenshot({ path, timeout: 10_000 });
   return path;
 }
