@@ -226,6 +226,19 @@ describe.skipIf(missing !== undefined)("web app", () => {
     expect(await phone.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
     await shot(phone.page, "home-phone");
 
+    // A hidden tab gives its events connection back (browsers allow 6 per server) and resumes when shown.
+    const streams = async () => Number(/^roomcast_event_clients (\d+)/m.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1]);
+    const open = await streams();
+    const setHidden = (hidden: boolean) =>
+      phone.page.evaluate((h) => {
+        Object.defineProperty(document, "visibilityState", { value: h ? "hidden" : "visible", configurable: true });
+        document.dispatchEvent(new Event("visibilitychange"));
+      }, hidden);
+    await setHidden(true);
+    await expect.poll(streams, { timeout: 3000 }).toBe(open - 1);
+    await setHidden(false);
+    await expect.poll(streams, { timeout: 3000 }).toBe(open);
+
     await sending;
     await pub.close();
     publishers.splice(publishers.indexOf(pub), 1);

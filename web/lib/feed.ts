@@ -13,8 +13,11 @@ export interface FeedHandlers {
   closed?(room: string): void;
   viewers?(room: string, viewers: number): void;
   stats?(room: RoomStats): void;
-  /** "live" while events flow; "retrying" while disconnected; "refused" with the reason (bad token). */
-  status?(status: "live" | "retrying" | "refused", err?: ApiError): void;
+  /**
+   * "live" while events flow; "retrying" while disconnected; "refused" with the reason (bad token); "paused" while
+   * the tab is hidden.
+   */
+  status?(status: "live" | "retrying" | "refused" | "paused", err?: ApiError): void;
 }
 
 const RETRY_MS = 3000;
@@ -103,6 +106,20 @@ export function openFeed(opts: { room?: string }, on: FeedHandlers): Feed {
   }
 
   const offToken = onTokenChange(() => connect());
+  // Browsers allow only 6 connections to one server over HTTP/1.1, and each open feed holds one for good: a hidden
+  // tab gives its connection back, so a person with many roomcast tabs is not left with pages that cannot load.
+  const onVisibility = () => {
+    if (closed) return;
+    if (document.visibilityState === "hidden") {
+      clearTimeout(retryTimer);
+      source?.close();
+      source = undefined;
+      on.status?.("paused");
+    } else if (!source) {
+      connect();
+    }
+  };
+  document.addEventListener("visibilitychange", onVisibility);
   // A page kept in the back/forward cache must not hold one of the browser's few connections to this server.
   const onHide = () => source?.close();
   const onShow = (e: PageTransitionEvent) => {
@@ -110,7 +127,8 @@ export function openFeed(opts: { room?: string }, on: FeedHandlers): Feed {
   };
   addEventListener("pagehide", onHide);
   addEventListener("pageshow", onShow);
-  connect();
+  if (document.visibilityState === "hidden") on.status?.("paused");
+  else connect();
 
   return {
     close() {
@@ -119,6 +137,7 @@ export function openFeed(opts: { room?: string }, on: FeedHandlers): Feed {
       source?.close();
       offToken();
       removeEventListener("pagehide", onHide);
+      document.removeEventListener("visibilitychange", onVisibility);
       removeEventListener("pageshow", onShow);
     },
   };

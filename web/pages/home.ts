@@ -175,6 +175,8 @@ export function renderHome(ctx: PageContext): void {
         render();
       },
       status(st, err) {
+        // Hidden tab: the feed resumes, with a fresh room list, when the tab is shown again.
+        if (st === "paused") return;
         refused = st === "refused";
         render();
         if (st === "refused") {

@@ -1,7 +1,7 @@
 // /play/{room}: a WHEP player. It waits for the room's publisher (told by the events feed, so it never polls the
 // server with requests that fail), connects by itself when the room goes live and again after the publisher comes
 // back, starts muted so autoplay is allowed, and shows what it receives.
-import { ApiError, authHeaders, describeError, errorFrom, isAuthError } from "../lib/api.ts";
+import { ApiError, authHeaders, describeError, errorFrom, getJson, isAuthError } from "../lib/api.ts";
 import { fill, h, icon } from "../lib/dom.ts";
 import { openFeed, type RoomStats } from "../lib/feed.ts";
 import { bitrate, codecLabel, percent, plural } from "../lib/format.ts";
@@ -17,6 +17,8 @@ const DISCONNECTED_GRACE_MS = 4000;
 const MAX_BACKOFF_MS = 10_000;
 /** After this long on the page with no event at all, the player stops waiting for the feed. */
 const FEED_SILENT_MS = 5000;
+/** How often a hidden tab waiting for the room asks whether it is live. */
+const HIDDEN_POLL_MS = 5000;
 /** The WHEP layer extension: the session's Link to the URL where a viewer reads and switches layers. */
 const LAYER_REL = "urn:ietf:params:whep:ext:core:layer";
 
@@ -352,6 +354,8 @@ export function renderPlay(ctx: PageContext, room: string): void {
         }
       },
       status: (st, err) => {
+        if (st === "paused") startPolling();
+        else stopPolling();
         if (st === "refused") {
           teardown(false);
           const text = describeError(err, `watch “${room}”`);
@@ -363,6 +367,26 @@ export function renderPlay(ctx: PageContext, room: string): void {
       },
     },
   );
+
+  // --- while the tab is hidden (the feed is paused), a light poll of the room list still notices the room going live ---
+  let pollTimer: ReturnType<typeof setInterval> | undefined;
+  function startPolling(): void {
+    if (pollTimer) return;
+    pollTimer = setInterval(() => {
+      if (pc || state === "refused") return;
+      getJson<{ name: string; hasPublisher: boolean }[]>("/api/rooms")
+        .then((rooms) => {
+          roomLive = rooms.some((r) => r.name === room && r.hasPublisher);
+          feedHeard = true;
+          maybeConnect();
+        })
+        .catch(() => undefined);
+    }, HIDDEN_POLL_MS);
+  }
+  function stopPolling(): void {
+    clearInterval(pollTimer);
+    pollTimer = undefined;
+  }
 
   // --- controls ---
   function updateMuteUi(): void {
