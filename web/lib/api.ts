@@ -13,10 +13,9 @@ export interface Recording {
   size: number;
   modTime: string;
   url: string;
-  /** Still being written (the server may call it any of these); such a file cannot be deleted yet. */
-  recording?: boolean;
+  room?: string;
+  /** Still being written: such a file cannot be deleted yet. */
   inProgress?: boolean;
-  active?: boolean;
 }
 
 export const ROOM_NAME = /^[A-Za-z0-9_-]{1,64}$/;

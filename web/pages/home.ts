@@ -156,6 +156,8 @@ export function renderHome(ctx: PageContext): void {
       opened(r) {
         rooms.set(r.room, r);
         render();
+        // Its recording starts now: list it (in progress).
+        recordsSection?.refreshSoon();
       },
       closed(name) {
         rooms.delete(name);
@@ -216,7 +218,7 @@ function recordings(ctx: PageContext): { section: HTMLElement; refreshSoon(): vo
   function row(r: Recording): HTMLLIElement {
     const ext = r.name.split(".").pop()?.toLowerCase() ?? "";
     const kind = PLAYABLE[ext];
-    const busy = r.recording === true || r.inProgress === true || r.active === true;
+    const busy = r.inProgress === true;
     const playerSlot = h("div", { class: "record-player" });
     const actions = h("div", { class: "record-actions" });
     if (kind) {
