@@ -1,5 +1,7 @@
 // The one place that reads the environment. Everything else receives a typed, validated Config.
 import { isIP } from "node:net";
+import { LadderError, parseLadder, type Ladder } from "./media/transcode/ladder.ts";
+import { ENCODER_SETTINGS, type EncoderSetting } from "./media/transcode/encoderArgs.ts";
 
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
@@ -33,6 +35,10 @@ export interface Config {
   recordMaxBytes: number | undefined;
   /** ffmpeg to use when ffmpeg-static's binary is absent; otherwise `ffmpeg` on PATH. */
   ffmpegPath: string | undefined;
+  /** The ladder every room is transcoded to; empty = off unless a room asks (WHIP ?ladder= or a JWT claim). */
+  transcodeLadder: Ladder;
+  /** auto probes NVENC and falls back to libx264; the others force an encoder. */
+  transcodeEncoder: EncoderSetting;
   logLevel: LogLevel;
   tls: { certFile: string; keyFile: string } | { selfSigned: true } | undefined;
   dataDir: string;
@@ -79,6 +85,8 @@ export const ENV_VARS: readonly VarDoc[] = [
   { name: "RECORD_MAX_AGE", def: "", doc: "delete finished recordings older than this: 90s, 30m, 12h, 7d" },
   { name: "RECORD_MAX_BYTES", def: "", doc: "delete the oldest finished recordings while RECORD_DIR holds more: 500M, 10G" },
   { name: "FFMPEG_PATH", def: "", doc: "ffmpeg binary for the mkv remux (default: ffmpeg-static's if present, else ffmpeg on PATH)" },
+  { name: "TRANSCODE_LADDER", def: "", doc: "transcode every room to these renditions: 720p:2500k,480p:1200k,240p:400k (default: off)" },
+  { name: "TRANSCODE_ENCODER", def: "auto", doc: "auto (NVENC if a real test encode works, else libx264), nvenc, x264 or vp8" },
   { name: "LOG_LEVEL", def: "info", doc: "fatal, error, warn, info, debug, trace or silent" },
   { name: "TLS_CERT", def: "", doc: "PEM certificate file for HTTPS (with TLS_KEY)" },
   { name: "TLS_KEY", def: "", doc: "PEM private key file for HTTPS" },
@@ -188,6 +196,23 @@ export function parseIceServer(entry: string): IceServer {
   return server;
 }
 
+function ladder(env: Env, name: string): Ladder {
+  try {
+    return parseLadder(str(env, name) ?? "");
+  } catch (err) {
+    if (err instanceof LadderError) throw new ConfigError(name, err.message);
+    throw err;
+  }
+}
+
+function encoderSetting(env: Env, name: string): EncoderSetting {
+  const raw = (str(env, name) ?? "auto").toLowerCase();
+  if (!ENCODER_SETTINGS.includes(raw as EncoderSetting)) {
+    throw new ConfigError(name, `must be one of ${ENCODER_SETTINGS.join(", ")}, got "${raw}"`);
+  }
+  return raw as EncoderSetting;
+}
+
 export function loadConfig(env: Env): Config {
   const logLevel = (str(env, "LOG_LEVEL") ?? "info").toLowerCase();
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
@@ -256,6 +281,8 @@ export function loadConfig(env: Env): Config {
     recordMaxAgeSec: duration(env, "RECORD_MAX_AGE"),
     recordMaxBytes: byteSize(env, "RECORD_MAX_BYTES"),
     ffmpegPath: str(env, "FFMPEG_PATH"),
+    transcodeLadder: ladder(env, "TRANSCODE_LADDER"),
+    transcodeEncoder: encoderSetting(env, "TRANSCODE_ENCODER"),
     logLevel: logLevel as LogLevel,
     tls,
     dataDir: str(env, "DATA_DIR") ?? "./data",

@@ -145,6 +145,48 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly transcodeProcesses = new Gauge({
+    name: "roomcast_transcode_processes",
+    help: "ffmpeg transcoder processes running, by encoder (libx264, h264_nvenc, libvpx)",
+    labelNames: ["encoder"] as const,
+    registers: [this.registry],
+  });
+  readonly transcodeRestarts = new Counter({
+    name: "roomcast_transcode_restarts_total",
+    help: "ffmpeg transcoder restarts, by reason: crash, stall, start_failed, start_timeout",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly transcodeErrors = new Counter({
+    name: "roomcast_transcode_errors_total",
+    help: "Error lines ffmpeg transcoders printed",
+    registers: [this.registry],
+  });
+  readonly transcodeFps = new Gauge({
+    name: "roomcast_transcode_rendition_fps",
+    help: "Frames per second each transcoded rendition sends, over the last second",
+    labelNames: ["room", "rendition"] as const,
+    registers: [this.registry],
+  });
+  readonly transcodeBitrate = new Gauge({
+    name: "roomcast_transcode_rendition_bitrate_bps",
+    help: "Bits per second each transcoded rendition sends, over the last second",
+    labelNames: ["room", "rendition"] as const,
+    registers: [this.registry],
+  });
+  readonly transcodeSpeed = new Gauge({
+    name: "roomcast_transcode_speed",
+    help: "ffmpeg's own speed figure per transcoded room (1 = real time)",
+    labelNames: ["room"] as const,
+    registers: [this.registry],
+  });
+  readonly transcodeEncoder = new Gauge({
+    name: "roomcast_transcode_encoder_info",
+    help: "The encoder transcoding uses for each source codec (value 1); absent when that codec is not transcoded",
+    labelNames: ["codec", "encoder"] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     for (const kind of ["publisher", "viewer"]) {
@@ -152,6 +194,8 @@ export class Metrics {
       this.sessionsTotal.labels(kind).inc(0);
     }
     this.liveRooms.set(0);
+    for (const reason of ["crash", "stall", "start_failed", "start_timeout"]) this.transcodeRestarts.labels(reason).inc(0);
+    this.transcodeErrors.inc(0);
     this.recordingsActive.set(0);
   }
 
@@ -164,6 +208,7 @@ export class Metrics {
     this.roomViewerRtt.remove(room);
     this.roomViewerLoss.remove(room);
     this.roomViewerJitter.remove(room);
+    this.transcodeSpeed.remove(room);
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -1,5 +1,6 @@
 // One track a publisher sends (one m-line): its codec, and its layers: a single stream, or one per simulcast rid.
 import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from "werift";
+import { InvalidStateError } from "../errors.ts";
 import type { CodecInfo } from "../rtc/codecs.ts";
 import { keyframeCodec } from "../rtc/keyframe.ts";
 import type { MediaKind } from "../rtc/sdp.ts";
@@ -12,7 +13,10 @@ export class PublishedTrack {
   readonly index: number;
   readonly mid: string | undefined;
   readonly codec: CodecInfo;
-  /** In the publisher's order (a=simulcast / a=rid order); one unnamed layer without simulcast. */
+  /**
+   * In the publisher's order (a=simulcast / a=rid order); one unnamed layer without simulcast. Transcoded
+   * renditions are added after them.
+   */
   readonly layers: TrackLayer[];
   #closed = false;
 
@@ -26,17 +30,32 @@ export class PublishedTrack {
   }
 
   get simulcast(): boolean {
-    return this.layers.length > 1 || this.layers[0]?.rid !== undefined;
+    return this.sourceLayers.length > 1 || this.layers[0]?.rid !== undefined;
+  }
+
+  /** The layers the publisher sends (renditions left out): what the track's counters and bitrate describe. */
+  get sourceLayers(): TrackLayer[] {
+    return this.layers.filter((l) => !l.rendition);
+  }
+
+  /** Adds a layer made from this track (a transcoded rendition); its name must be new. */
+  addLayer(layer: TrackLayer): void {
+    if (this.#closed) throw new InvalidStateError("track is closed");
+    if (this.layer(layer.name)) throw new InvalidStateError(`track already has a layer "${layer.name}"`);
+    this.layers.push(layer);
   }
 
   layer(name: string): TrackLayer | undefined {
     return this.layers.find((l) => l.name === name);
   }
 
-  /** The layer a viewer gets by default: the one carrying the most bits now, else the first offered. */
+  /**
+   * The layer a viewer gets by default: the publisher's layer carrying the most bits now, else the first offered.
+   * Never a rendition: the source is the best picture there is.
+   */
   defaultLayer(): TrackLayer {
     let best = this.layers[0] as TrackLayer;
-    for (const l of this.layers) if (l.bitrate > best.bitrate) best = l;
+    for (const l of this.sourceLayers) if (l.bitrate > best.bitrate) best = l;
     return best;
   }
 
@@ -59,7 +78,7 @@ export class PublishedTrack {
 
   get counters(): TrackCounters {
     const total = { packets: 0, bytes: 0, lost: 0 };
-    for (const l of this.layers) {
+    for (const l of this.sourceLayers) {
       total.packets += l.counters.packets;
       total.bytes += l.counters.bytes;
       total.lost += l.counters.lost;
@@ -68,11 +87,11 @@ export class PublishedTrack {
   }
 
   get bitrate(): number {
-    return this.layers.reduce((s, l) => s + l.bitrate, 0);
+    return this.sourceLayers.reduce((s, l) => s + l.bitrate, 0);
   }
 
   get lastPacketAt(): number {
-    return this.layers.reduce((m, l) => Math.max(m, l.lastPacketAt), 0);
+    return this.sourceLayers.reduce((m, l) => Math.max(m, l.lastPacketAt), 0);
   }
 
   get ssrc(): number | undefined {

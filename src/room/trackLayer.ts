@@ -42,9 +42,22 @@ interface PendingSwitch {
 
 const noop = () => undefined;
 
+export interface LayerOptions {
+  /** The name viewers pick when it is not a rid: a transcoded rendition's, like "360p". */
+  name?: string;
+  /** Made by roomcast's transcoder, not sent by the publisher: left out of what the publisher is said to send. */
+  rendition?: boolean;
+  /**
+   * Replaces the PLI to the publisher, for a layer with no werift receiver behind it. Returns whether a keyframe
+   * was asked for; it does its own throttling.
+   */
+  requestKeyframe?: () => boolean;
+}
+
 export class TrackLayer {
   /** The simulcast rid, or undefined for a track without layers. */
   readonly rid: string | undefined;
+  readonly rendition: boolean;
   readonly counters: TrackCounters = { packets: 0, bytes: 0, lost: 0 };
   bitrate = 0;
   ssrc: number | undefined;
@@ -63,16 +76,21 @@ export class TrackLayer {
   readonly #gop: GopCache | undefined;
   readonly #keyframes: KeyframeCodec | undefined;
   readonly #hooks: TrackHooks;
+  readonly #name: string | undefined;
+  readonly #keyframeRequester: (() => boolean) | undefined;
 
-  constructor(rid: string | undefined, keyframes: KeyframeCodec | undefined, hooks: TrackHooks) {
+  constructor(rid: string | undefined, keyframes: KeyframeCodec | undefined, hooks: TrackHooks, opts: LayerOptions = {}) {
     this.rid = rid;
+    this.rendition = opts.rendition === true;
+    this.#name = opts.name;
+    this.#keyframeRequester = opts.requestKeyframe;
     this.#keyframes = keyframes;
     this.#gop = keyframes === undefined ? undefined : new GopCache(keyframes);
     this.#hooks = hooks;
   }
 
   get name(): string {
-    return this.rid ?? "source";
+    return this.#name ?? this.rid ?? "source";
   }
 
   get viewerCount(): number {
@@ -174,6 +192,7 @@ export class TrackLayer {
   /** Asks the publisher for a keyframe on this layer, at most once per PLI_THROTTLE_MS. */
   requestKeyframe(): boolean {
     if (this.#keyframes === undefined || this.#closed) return false;
+    if (this.#keyframeRequester) return this.#keyframeRequester();
     const receiver = this.#receiver;
     const ssrc = this.ssrc;
     const now = Date.now();

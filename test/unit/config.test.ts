@@ -32,6 +32,8 @@ const ALL_VARIABLES = [
   "RECORD_MAX_AGE",
   "RECORD_MAX_BYTES",
   "FFMPEG_PATH",
+  "TRANSCODE_LADDER",
+  "TRANSCODE_ENCODER",
   "LOG_LEVEL",
   "TLS_CERT",
   "TLS_KEY",
@@ -181,6 +183,26 @@ describe("loadConfig parses every variable", () => {
   });
 });
 
+describe("transcoding settings", () => {
+  it("off by default with the auto encoder", () => {
+    const c = loadConfig({});
+    expect(c.transcodeLadder).toEqual([]);
+    expect(c.transcodeEncoder).toBe("auto");
+  });
+
+  it("TRANSCODE_LADDER parses into rungs, tallest first; TRANSCODE_ENCODER in any case", () => {
+    const c = loadConfig({ TRANSCODE_LADDER: "240p:400k,720p:2500k,480p:1200k", TRANSCODE_ENCODER: "X264" });
+    expect(c.transcodeLadder.map((r) => `${r.name}@${r.bitrateKbps}`)).toEqual(["720p@2500", "480p@1200", "240p@400"]);
+    expect(c.transcodeEncoder).toBe("x264");
+    expect(loadConfig({ TRANSCODE_ENCODER: "nvenc" }).transcodeEncoder).toBe("nvenc");
+    expect(loadConfig({ TRANSCODE_LADDER: "off" }).transcodeLadder).toEqual([]);
+  });
+
+  it("a bad ladder's message names the entry", () => {
+    expect(() => loadConfig({ TRANSCODE_LADDER: "720p:2500k,480p:lots" })).toThrow('TRANSCODE_LADDER: "480p:lots": bitrate must look like 800k or 2.5M');
+  });
+});
+
 describe("loadConfig rejects bad values with a ConfigError naming the variable", () => {
   const cases: [string, Env, string][] = [
     ["PORT=abc", { PORT: "abc" }, "PORT"],
@@ -201,6 +223,10 @@ describe("loadConfig rejects bad values with a ConfigError naming the variable",
     ["RECORD_ENABLED=maybe", { RECORD_ENABLED: "maybe" }, "RECORD_ENABLED"],
     ["TLS_SELF_SIGNED=sure", { TLS_SELF_SIGNED: "sure" }, "TLS_SELF_SIGNED"],
     ["LOG_LEVEL=loud", { LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    ["TRANSCODE_LADDER without a p", { TRANSCODE_LADDER: "720:2500k" }, "TRANSCODE_LADDER"],
+    ["TRANSCODE_LADDER bitrate without a unit", { TRANSCODE_LADDER: "720p:2500" }, "TRANSCODE_LADDER"],
+    ["TRANSCODE_LADDER a rung twice", { TRANSCODE_LADDER: "360p:800k,360p:500k" }, "TRANSCODE_LADDER"],
+    ["TRANSCODE_ENCODER=gpu", { TRANSCODE_ENCODER: "gpu" }, "TRANSCODE_ENCODER"],
     ["ROOM_TOKENS without a colon", { ROOM_TOKENS: "demo" }, "ROOM_TOKENS"],
     ["ROOM_TOKENS without a room", { ROOM_TOKENS: ":token" }, "ROOM_TOKENS"],
     ["ROOM_TOKENS without a token", { ROOM_TOKENS: "demo:" }, "ROOM_TOKENS"],
