@@ -5,6 +5,7 @@ import { ConfigError, helpText, loadConfig } from "./config.ts";
 import { createApp } from "./http/app.ts";
 import { createLogger } from "./log.ts";
 import { Recordings } from "./media/recorder/recordings.ts";
+import { TranscodeService } from "./media/transcode/transcodeService.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import { serve } from "./platform/bun.ts";
 import { loadWebAssets } from "./platform/webAssets.ts";
@@ -53,9 +54,14 @@ async function main(argv: string[]): Promise<void> {
   // Checks RECORD_DIR and logs if it is not writable; never stops the start.
   const recordings = config.recordEnabled ? new Recordings({ config, metrics, log }) : undefined;
   await recordings?.start();
-  const registry = new RoomRegistry({ config, metrics, log, recordings });
+  // Finds ffmpeg and probes NVENC in the background; rooms that start meanwhile wait for it.
+  const transcode = new TranscodeService({ config, metrics, log });
+  void transcode.init();
+  // However the process ends from here on, no ffmpeg is left behind (each also has a watchdog on its stdin pipe).
+  process.on("exit", () => transcode.killAll());
+  const registry = new RoomRegistry({ config, metrics, log, recordings, transcode });
   const web = await loadWebAssets();
-  const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings });
+  const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings, transcode });
 
   let tls;
   try {

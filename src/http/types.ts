@@ -2,6 +2,7 @@ import type { Authorizer } from "../auth/authorizer.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Recordings } from "../media/recorder/recordings.ts";
+import type { TranscodeService } from "../media/transcode/transcodeService.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { RoomRegistry } from "../room/registry.ts";
 import type { WebAssets } from "./routes/web.ts";
@@ -18,6 +19,8 @@ export interface AppDeps {
   web?: WebAssets;
   /** Present when RECORD_ENABLED; the records API answers 404 without it. */
   recordings?: Recordings;
+  /** Transcoding's choice of encoder and ffmpeg, for /api/bootstrap; absent in unit tests. */
+  transcode?: TranscodeService;
 }
 
 /** Per-request bindings the platform passes to app.fetch. */

@@ -1,6 +1,7 @@
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Recordings } from "../media/recorder/recordings.ts";
+import type { TranscodeService } from "../media/transcode/transcodeService.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 
 /** What every room and session needs from the server that owns it. */
@@ -10,4 +11,6 @@ export interface RoomContext {
   log: Logger;
   /** Present when RECORD_ENABLED: every publisher session is recorded. */
   recordings?: Recordings;
+  /** Turns publishes into ladders of renditions when the room has a ladder; absent in unit tests. */
+  transcode?: TranscodeService;
 }

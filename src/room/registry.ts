@@ -3,7 +3,7 @@ import { noPublisher, publisherExists, serviceUnavailable } from "../errors.ts";
 import type { ParsedOffer } from "../rtc/sdp.ts";
 import type { RoomContext } from "./context.ts";
 import type { PublisherSession } from "./publisher.ts";
-import { Room, type RoomSummary } from "./room.ts";
+import { Room, type PublishOptions, type RoomSummary } from "./room.ts";
 import type { ViewerSession } from "./viewer.ts";
 
 export type Session = PublisherSession | ViewerSession;
@@ -59,14 +59,14 @@ export class RoomRegistry {
   }
 
   /** The room is claimed before the first await, so two racing publishes cannot both win. */
-  async publish(name: string, offer: ParsedOffer, sdp: string): Promise<Negotiated<PublisherSession>> {
+  async publish(name: string, offer: ParsedOffer, sdp: string, opts: PublishOptions = {}): Promise<Negotiated<PublisherSession>> {
     if (this.#closed) throw serviceUnavailable("server is shutting down");
     const existing = this.#rooms.get(name);
     if (existing?.publisher && !existing.publisher.closed) throw publisherExists();
     const room = existing ?? this.#openRoom(name);
     let session: PublisherSession;
     try {
-      session = room.createPublisher(offer);
+      session = room.createPublisher(offer, opts);
     } catch (err) {
       if (!existing) room.close("publish refused");
       throw err;

@@ -1,9 +1,11 @@
 // A room: one publisher, its viewers. Created by the first publish, closed when the publisher leaves
 // (its viewers are closed with it, so they learn within the second).
 import type { Counter } from "prom-client";
-import { InvalidStateError, subscriberLimit } from "../errors.ts";
+import { badRequest, InvalidStateError, subscriberLimit } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { SessionRecording } from "../media/recorder/recordings.ts";
+import { LadderError, parseLadder, type Ladder } from "../media/transcode/ladder.ts";
+import type { Transcoder } from "../media/transcode/transcoder.ts";
 import type { ParsedOffer } from "../rtc/sdp.ts";
 import type { RoomContext } from "./context.ts";
 import { PublisherSession } from "./publisher.ts";
@@ -14,6 +16,11 @@ export interface RoomEvents {
   onClosed(room: Room): void;
   onSessionOpened(session: PublisherSession | ViewerSession): void;
   onSessionClosed(session: PublisherSession | ViewerSession): void;
+}
+
+export interface PublishOptions {
+  /** The room's own ladder (JWT claim or WHIP ?ladder=), raw; undefined = TRANSCODE_LADDER, "off" = none. */
+  ladder?: string | undefined;
 }
 
 export interface RoomSummary {
@@ -37,6 +44,7 @@ export class Room {
   readonly #bytes: Counter.Internal;
   readonly #packets: Counter.Internal;
   #recording: SessionRecording | undefined;
+  #transcoder: Transcoder | undefined;
 
   constructor(ctx: RoomContext, name: string, events: RoomEvents) {
     this.name = name;
@@ -74,8 +82,9 @@ export class Room {
   }
 
   /** Builds the publisher session; the caller has already checked that the room is free. */
-  createPublisher(offer: ParsedOffer): PublisherSession {
+  createPublisher(offer: ParsedOffer, opts: PublishOptions = {}): PublisherSession {
     if (this.#closed) throw new InvalidStateError("room is closed");
+    const ladder = this.#ladder(opts.ladder);
     const session = new PublisherSession(this.#ctx, this.name, offer, this.#hooks, {
       onClosed: (s, reason) => {
         this.#events.onSessionClosed(s);
@@ -84,8 +93,21 @@ export class Room {
     });
     this.publisher = session;
     this.#recording = this.#ctx.recordings?.startSession(this.name, session.tracks, session.log);
+    this.#transcoder?.close();
+    this.#transcoder = this.#ctx.transcode?.attach({ room: this.name, tracks: session.tracks, ladder, log: session.log });
     this.#events.onSessionOpened(session);
     return session;
+  }
+
+  /** A ladder asked for by the publish, checked before any session exists; else the server's default. */
+  #ladder(raw: string | undefined): Ladder {
+    if (raw === undefined) return this.#ctx.config.transcodeLadder;
+    try {
+      return parseLadder(raw);
+    } catch (err) {
+      if (err instanceof LadderError) throw badRequest(`invalid ladder: ${err.message}`);
+      throw err;
+    }
   }
 
   createViewer(offer: ParsedOffer, layer?: string): ViewerSession {
@@ -108,6 +130,7 @@ export class Room {
   /** Once a second: per-track bitrate, and the idle-publisher reaper. */
   tick(elapsedMs: number, now: number): void {
     for (const t of this.publisher?.tracks ?? []) t.tick(elapsedMs);
+    this.#transcoder?.tick(elapsedMs, now);
     for (const v of this.viewers.values()) v.adaptLayer();
     this.#updateRoomMetrics();
     this.publisher?.reapIfIdle(now, Math.min(15, this.#ctx.config.connectTimeoutSec) * 1000);
@@ -166,8 +189,10 @@ export class Room {
           packets: l.counters.packets,
           bitrate: l.bitrate,
           viewers: l.viewerCount,
+          rendition: l.rendition,
         })),
       })),
+      transcode: this.#transcoder?.details() ?? null,
       publisher: p
         ? {
             id: p.publicId,
@@ -200,6 +225,8 @@ export class Room {
   close(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
+    // ffmpeg first: it must not outlive the room, whatever happens further down.
+    this.#transcoder?.close();
     for (const v of [...this.viewers.values()]) v.close(reason);
     this.publisher?.close(reason);
     // Finishes the files in the background; shutdown waits for it through Recordings.close().

@@ -10,12 +10,18 @@ export function publicRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     return c.body(body, 200, { "Content-Type": contentType });
   });
 
-  app.get("/api/bootstrap", (c) =>
+  app.get("/api/bootstrap", async (c) =>
     c.json({
       authEnabled: deps.authorizer.enabled,
       recordEnabled: deps.config.recordEnabled,
       iceServers: deps.config.iceServers,
-      features: { rooms: true, records: deps.config.recordEnabled },
+      features: {
+        rooms: true,
+        records: deps.config.recordEnabled,
+        // Which encoder transcoding uses and why, the default ladder, and the ffmpeg it runs (the server always
+        // has the service; app tests built without it keep the reference's shape).
+        ...(deps.transcode ? { transcode: await deps.transcode.status() } : {}),
+      },
       version: deps.version,
     }),
   );

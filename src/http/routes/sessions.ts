@@ -86,12 +86,15 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
 
   app.post(`${ep.base}/:room`, async (c) => {
     const room = roomParam(c.req.param("room"));
-    await guard.room(c, room, ep.action);
+    const claims = await guard.room(c, room, ep.action);
     const { sdp, offer } = await readOffer(c);
     const layer = c.req.query("layer");
     if (layer !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(layer)) throw new HttpError(400, "invalid layer name");
     const { session, answer } =
-      ep.kind === "publisher" ? await deps.registry.publish(room, offer, sdp) : await deps.registry.play(room, offer, sdp, layer);
+      ep.kind === "publisher"
+        ? // A token's ladder claim is the operator's word and beats the publisher's own ?ladder=.
+          await deps.registry.publish(room, offer, sdp, { ladder: claims?.ladder ?? c.req.query("ladder") })
+        : await deps.registry.play(room, offer, sdp, layer);
     session.log.info({ codecs: session.codecs.map((x) => x.mimeType), ip: c.env?.ip, layer }, `${ep.kind} session created`);
     const location = `${ep.base}/${room}/${session.id}`;
     c.header("Location", location);
