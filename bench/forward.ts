@@ -7,6 +7,7 @@
 //   bun run bench                         sweep N = 10, 50, 100, 150 (20 s windows)
 //   bun run bench -- --quick              N = 100 only, 10 s window, under 2 minutes
 //   options: --viewers=10,50 --window=SEC --warmup=SEC --concurrency=K --source (run src/ even if dist/ is built)
+//            --client=node|bun (the client worker's runtime; node when installed)
 //            --cpu-prof=DIR (server from source under bun --cpu-prof, profile written at its exit)
 //            --perf=DIR (perf record -g of the server during each window only: perf report -i DIR/perf-N.data)
 //   Profiled runs cost the server more: read their per-packet figures as upper bounds.
@@ -15,7 +16,7 @@
 // machine, and the whole sweep under "sweep".
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { ClientWorker } from "./lib/client.ts";
+import { ClientWorker, defaultClientRuntime, type ClientRuntime } from "./lib/client.ts";
 import { formatSummary, summarise } from "./lib/cpuprofile.ts";
 import { measureFloor, type FloorResult } from "./lib/floor.ts";
 import { cpuPlan, CORES, killAll, killAllSync, pinSelf, processCpuUs, processRssKb, sleep, spawnChild } from "./lib/proc.ts";
@@ -32,6 +33,7 @@ interface Options {
   source: boolean;
   cpuProfDir: string | undefined;
   perfDir: string | undefined;
+  client: ClientRuntime;
 }
 
 const ROOM = "bench";
@@ -51,6 +53,7 @@ function parseArgs(args: string[]): Options {
     source: args.includes("--source"),
     cpuProfDir: undefined,
     perfDir: undefined,
+    client: defaultClientRuntime(),
   };
   for (const arg of args) {
     const [key, value] = arg.split("=", 2);
@@ -65,6 +68,7 @@ function parseArgs(args: string[]): Options {
     else if (key === "--concurrency") opts.concurrency = n;
     else if (key === "--cpu-prof") opts.cpuProfDir = resolve(value);
     else if (key === "--perf") opts.perfDir = resolve(value);
+    else if (key === "--client" && (value === "node" || value === "bun")) opts.client = value;
     else throw new Error(`unknown option ${arg}`);
   }
   const bad = (x: number, max: number) => !Number.isFinite(x) || x <= 0 || x > max;
@@ -124,7 +128,7 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
   let windowWall: [number, number] = [Number.NaN, Number.NaN];
   let windowCpuUsPerPacket = Number.NaN;
   try {
-    worker = await ClientWorker.start(plan?.clients, lifeSec, (m) => log(`client: ${m}`));
+    worker = await ClientWorker.start(opts.client, plan?.clients, lifeSec, (m) => log(`client: ${m}`));
     const pubMs = await worker.publish(server.url, ROOM, 15_000);
     log(`N=${n}: publisher connected in ${pubMs.toFixed(0)} ms`);
     // The server's GOP cache fills at the first keyframe; its memory then is the baseline for per-viewer RSS.
