@@ -210,7 +210,7 @@ describe.skipIf(missing !== undefined)("web app", () => {
 
     const pub = await publish(server.url, "lobby");
     publishers.push(pub);
-    const sending = pub.sendVideo(400, 10);
+    const sending = pub.sendVideo(250, 10);
     const card = page.locator('[data-room="lobby"]');
     await card.waitFor({ timeout: 5000 });
     await expect.poll(() => card.locator(".badge").textContent(), { timeout: 5000 }).toBe("Live");
@@ -270,7 +270,7 @@ describe.skipIf(missing !== undefined)("web app", () => {
     expect(played.end - played.start).toBeGreaterThan(1.2);
     await player.page.keyboard.press("s");
     await expect.poll(() => player.page.locator("#stats-overlay dd").first().textContent(), { timeout: 5000 }).toMatch(/^\d+×\d+$/);
-    await player.page.waitForTimeout(1500);
+    await player.page.waitForTimeout(1000);
     await shot(player.page, "play-live");
     await expect.poll(() => pub.page.locator("#send-stats dd").first().textContent(), { timeout: 5000 }).toMatch(/^\d+×\d+$/);
     await shot(pub.page, "publish-live");
@@ -312,10 +312,10 @@ describe.skipIf(missing !== undefined)("web app", () => {
       async () => {
         const r = await fetch(`${authServer.url}/api/rooms/rec`, { headers: { Authorization: "Bearer web-secret" } });
         const d = (await r.json()) as { tracks?: { kind: string; packets: number }[] };
-        return (d.tracks?.find((t) => t.kind === "video")?.packets ?? 0) > 150;
+        return (d.tracks?.find((t) => t.kind === "video")?.packets ?? 0) > 100;
       },
       15_000,
-      "a few seconds of video recorded",
+      "two seconds or so of video recorded",
     );
     await pub.page.click("#stop-button");
     await pub.page.close();
@@ -336,7 +336,7 @@ describe.skipIf(missing !== undefined)("web app", () => {
     await page.waitForFunction(
       () => {
         const m = document.querySelector<HTMLMediaElement>(".record-player video, .record-player audio");
-        return m !== null && m.currentTime > 0.5 && Number.isFinite(m.duration) && m.duration > 1;
+        return m !== null && m.currentTime > 0.3 && Number.isFinite(m.duration) && m.duration > 0.5;
       },
       undefined,
       { timeout: 15_000, polling: 100 },
