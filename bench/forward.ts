@@ -19,7 +19,7 @@ import { resolve } from "node:path";
 import { ClientWorker, defaultClientRuntime, type ClientRuntime } from "./lib/client.ts";
 import { formatSummary, summarise } from "./lib/cpuprofile.ts";
 import { measureFloor, type FloorResult } from "./lib/floor.ts";
-import { cpuPlan, CORES, killAll, killAllSync, pinSelf, processCpuUs, processRssKb, sleep, spawnChild } from "./lib/proc.ts";
+import { cpuPlan, cpuTicks, CORES, killAll, killAllSync, pinSelf, processCpuUs, processRssKb, sleep, spawnChild } from "./lib/proc.ts";
 import type { Collected, SentMark } from "./lib/protocol.ts";
 import { loadAverage, machine, maxLatency, percentile, rowJson, table, type Row } from "./lib/report.ts";
 import { connectedViewers, readCounters, startServer } from "./lib/server.ts";
@@ -157,6 +157,7 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
     const load0 = loadAverage();
     const c0 = await readCounters(server.url, METRICS_TIMEOUT_MS);
     const tm0 = performance.now();
+    const core0 = plan ? cpuTicks(plan.server) : undefined;
     const cpu0 = processCpuUs(server.child.pid) ?? Number.NaN;
     const tc0 = performance.now();
     windowWall = [Date.now(), Number.NaN];
@@ -165,6 +166,7 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
     await sleep(opts.windowSec * 1000);
     const cpu1 = processCpuUs(server.child.pid) ?? Number.NaN;
     const tc1 = performance.now();
+    const core1 = plan ? cpuTicks(plan.server) : undefined;
     windowWall[1] = Date.now();
     const w1: SentMark = await worker.mark("windowEnd");
     const rss1 = processRssKb(server.child.pid) ?? Number.NaN;
@@ -204,6 +206,15 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
     if (Math.abs(viewerPps - forwardedPps) > forwardedPps * 0.02) {
       notes.push(`viewers received ${viewerPps.toFixed(0)} packets/s against ${forwardedPps.toFixed(0)} forwarded`);
     }
+    // On a shared machine the server's core also runs other work; what they took is what the server could not.
+    let othersOnServerCorePct = Number.NaN;
+    if (core0 && core1) {
+      const busyPct = ((core1.busy - core0.busy) / Math.max(1, core1.total - core0.total)) * 100;
+      othersOnServerCorePct = Math.max(0, busyPct - (cpuUs / 1e6 / cpuSec) * 100);
+      if (othersOnServerCorePct > 10) {
+        notes.push(`other processes used ${othersOnServerCorePct.toFixed(0)} % of the server's core during the window (it was ${busyPct.toFixed(0)} % busy)`);
+      }
+    }
     const clientCores = Math.max(1, CORES - 1);
     if (clientCpuPct > 85 * clientCores) notes.push(`client worker at ${clientCpuPct.toFixed(0)} % CPU: latency and delivery include client queuing`);
     if (collected.pacingLateMaxMs > 20) notes.push(`publisher pacing fell up to ${collected.pacingLateMaxMs.toFixed(0)} ms behind`);
@@ -232,6 +243,7 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
       clientCpuPct,
       pacingLateMaxMs: collected.pacingLateMaxMs,
       droppedInWindow: dropped,
+      othersOnServerCorePct,
       load: [load0, load1],
       notes,
     };
@@ -288,6 +300,7 @@ function failedRow(n: number, floorResult: FloorResult | undefined, err: unknown
     clientCpuPct: Number.NaN,
     pacingLateMaxMs: Number.NaN,
     droppedInWindow: 0,
+    othersOnServerCorePct: Number.NaN,
     load: [loadAverage(), loadAverage()],
     notes: [`failed: ${(err as Error).message?.split("\n")[0] ?? String(err)}`],
   };

@@ -27,7 +27,7 @@ export function pinSelf(cpus: string): void {
   spawnSync("taskset", ["-a", "-p", "-c", cpus, String(process.pid)], { stdio: "ignore" });
 }
 
-const CLK_TCK = (() => {
+export const CLK_TCK = (() => {
   const out = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
   const n = Number(out.stdout?.trim());
   return Number.isFinite(n) && n > 0 ? n : 100;
@@ -46,6 +46,25 @@ export function processCpuUs(pid: number): number | undefined {
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   return ((utime + stime) * 1e6) / CLK_TCK;
+}
+
+/** Busy and total time of the given CPUs (e.g. "0" or "1-3"), in clock ticks, from /proc/stat. */
+export function cpuTicks(cpus: string): { busy: number; total: number } {
+  const [lo, hi] = cpus.split("-").map(Number) as [number, number | undefined];
+  let busy = 0;
+  let total = 0;
+  for (const line of readFileSync("/proc/stat", "utf8").split("\n")) {
+    const m = /^cpu(\d+) (.*)$/.exec(line);
+    if (!m) continue;
+    const n = Number(m[1]);
+    if (n < lo || n > (hi ?? lo)) continue;
+    // user nice system idle iowait irq softirq steal: idle and iowait are the only idle time.
+    const f = (m[2] ?? "").trim().split(/\s+/).map(Number);
+    const sum = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    total += sum;
+    busy += sum - (f[3] ?? 0) - (f[4] ?? 0);
+  }
+  return { busy, total };
 }
 
 /** VmRSS in kB, or undefined once the process is gone. */

@@ -29,6 +29,8 @@ export interface Row {
   clientCpuPct: number;
   pacingLateMaxMs: number;
   droppedInWindow: number;
+  /** CPU of the server's core used by other processes during the window, % (a shared machine's noise). */
+  othersOnServerCorePct: number;
   /** 1-minute load average at the start and end of the window. */
   load: [number, number];
   notes: string[];
@@ -104,6 +106,7 @@ export function table(rows: Row[]): string {
     "p99 ms",
     "KB/viewer",
     "cli CPU %",
+    "others %",
     "load",
   ];
   const body = rows.map((r) => [
@@ -119,6 +122,7 @@ export function table(rows: Row[]): string {
     fmt(r.p99LatencyMs, 2),
     fmt(r.rssPerSubscriberKb, 0),
     fmt(r.clientCpuPct, 0),
+    fmt(r.othersOnServerCorePct, 0),
     `${fmt(r.load[0], 1)}→${fmt(r.load[1], 1)}`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));
