@@ -1,6 +1,7 @@
 // Transcoding ladders end to end, as the issue checks them: the binary with TRANSCODE_LADDER and no GPU, OBS's
 // WebRTC stack (libdatachannel) publishing 640x360 H264, headless Chromium decoding a rendition picked with
-// ?layer=180p and the untouched source by default. Then the API, bootstrap and metrics, and the ffmpeg child: gone
+// ?layer=180p and the untouched source by default; a live switch onto a rendition; a crashed ffmpeg restarted; VP8
+// from Chromium made into VP8 renditions. Then the API, bootstrap and metrics, and the ffmpeg child: gone
 // when the room closes, when the server gets SIGTERM, and when the server is killed outright (the watchdog).
 import { existsSync, readFileSync } from "node:fs";
 import { SignJWT } from "jose";
@@ -12,6 +13,7 @@ import {
   launchChromium,
   openServerPage,
   playInPage,
+  publishFromPage,
   waitForDecodedFrames,
   waitPageConnected,
 } from "./helpers/browser.ts";
@@ -146,7 +148,7 @@ describe("transcoding ladder (TRANSCODE_LADDER, libx264, no GPU)", () => {
       const b = browser as Browser;
       const [low, full] = await Promise.all([openServerPage(b, server.url), openServerPage(b, server.url)]);
       pages.push(low, full);
-      await Promise.all([playInPage(low, server.url, room, { layer: "180p" }), playInPage(full, server.url, room)]);
+      const [, fullSession] = await Promise.all([playInPage(low, server.url, room, { layer: "180p" }), playInPage(full, server.url, room)]);
       await Promise.all([waitPageConnected(low), waitPageConnected(full)]);
       const [lowStats, fullStats] = await Promise.all([waitForDecodedFrames(low, 30, 20_000), waitForDecodedFrames(full, 30, 20_000)]);
       expect(lowStats.video?.mimeType).toBe("video/H264");
@@ -188,6 +190,15 @@ describe("transcoding ladder (TRANSCODE_LADDER, libx264, no GPU)", () => {
       expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/roomcast_transcode_restarts_total\{reason="crash"\} 1/);
       const newPid = (restarted as TranscodeDetails).pid as number;
 
+      // A live switch through the WHEP layer extension works on renditions as on simulcast layers.
+      const switched = await fetch(`${fullSession.location}/layer`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ encodingId: "180p" }),
+      });
+      expect(switched.status).toBe(200);
+      await waitFor(async () => (await inboundStats(full)).video?.frameHeight === 180, 10_000, "the default viewer at 180 px after switching");
+
       // The publisher leaves: the room closes and its ffmpeg with it.
       await pub.close();
       await waitFor(async () => (await details(server, room)) === undefined, 5000, "room closed");
@@ -197,6 +208,23 @@ describe("transcoding ladder (TRANSCODE_LADDER, libx264, no GPU)", () => {
       expect(after).not.toContain(`room="${room}"`);
     },
   );
+
+  it.skipIf(missing !== undefined)("a VP8 publish from Chromium gets VP8 renditions (libvpx): a viewer on ?layer=180p decodes VP8 at 180 px", async () => {
+    const room = randomRoom("vp8");
+    const b = browser as Browser;
+    const [pubPage, view] = await Promise.all([openServerPage(b, server.url), openServerPage(b, server.url)]);
+    pages.push(pubPage, view);
+    const published = await publishFromPage(pubPage, server.url, room, { codec: "VP8", audio: false });
+    expect(published.unsupported).toBeUndefined();
+    const running = await transcoderRunning(server, room);
+    expect(running.transcode?.encoder).toBe("libvpx");
+    expect(running.transcode?.renditions.map((r) => r.name)).toContain("180p");
+    await playInPage(view, server.url, room, { layer: "180p" });
+    await waitPageConnected(view);
+    const stats = await waitForDecodedFrames(view, 30, 20_000);
+    expect(stats.video?.mimeType).toBe("video/VP8");
+    expect(stats.video?.frameHeight).toBe(180);
+  });
 
   it("a WHIP ?ladder= that does not parse is refused with 400 naming the problem", async () => {
     const sdp = readFileSync(new URL("../fixtures/sdp/obs-h264-high.sdp", import.meta.url), "utf8");
