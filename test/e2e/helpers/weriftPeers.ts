@@ -107,7 +107,7 @@ export interface WeriftPublisher {
 export async function publish(
   base: string,
   room: string,
-  opts: { codec?: VideoCodec; profile?: string; token?: string; audio?: boolean } = {},
+  opts: { codec?: VideoCodec; profile?: string; token?: string; audio?: boolean; connectTimeoutMs?: number } = {},
 ): Promise<WeriftPublisher> {
   const pc = newPeer([videoCodec(opts.codec ?? "VP8", opts.profile)]);
   const video = new MediaStreamTrack({ kind: "video" });
@@ -122,7 +122,7 @@ export async function publish(
     throw Object.assign(new Error(`publish failed: ${res.status} ${res.body}`), { status: res.status, body: res.body });
   }
   await pc.setRemoteDescription({ type: "answer", sdp: res.body });
-  await waitConnected(pc);
+  await waitConnected(pc, opts.connectTimeoutMs);
   const pub: WeriftPublisher = {
     pc,
     location: new URL(res.location, base).toString(),
@@ -181,7 +181,7 @@ export interface WeriftViewer {
 export async function play(
   base: string,
   room: string,
-  opts: { codecs?: RTCRtpCodecParameters[]; token?: string } = {},
+  opts: { codecs?: RTCRtpCodecParameters[]; token?: string; connectTimeoutMs?: number } = {},
 ): Promise<WeriftViewer> {
   const pc = newPeer(opts.codecs ?? [videoCodec("VP8"), videoCodec("H264")]);
   pc.addTransceiver("video", { direction: "recvonly" });
@@ -231,7 +231,7 @@ export async function play(
   viewer.location = new URL(res.location, base).toString();
   viewer.answer = res.body;
   await pc.setRemoteDescription({ type: "answer", sdp: res.body });
-  await waitConnected(pc);
+  await waitConnected(pc, opts.connectTimeoutMs);
   // werift leaves connectionState alone when the remote sends a DTLS close_notify; its DTLS transport does close.
   for (const t of pc.dtlsTransports) {
     t.onStateChange.subscribe((s) => {
