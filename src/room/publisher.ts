@@ -72,7 +72,18 @@ export class PublisherSession {
     };
     let answer: string;
     try {
-      answer = await this.peer.negotiate(offerSdp);
+      answer = await this.peer.negotiate(offerSdp, () => {
+        // werift announces simulcast (rid) tracks on the transceiver, not through pc.ontrack, and already during
+        // setRemoteDescription: bind whatever the receivers hold now, and what they add later.
+        for (const t of pc.getTransceivers()) {
+          const published = this.tracks.find((x) => x.mid !== undefined && x.mid === t.mid);
+          if (!published) continue;
+          for (const track of t.receiver.tracks) if (track.rid !== undefined) published.bind(track, t.receiver);
+          t.onTrack.subscribe((track) => {
+            if (track.rid !== undefined) published.bind(track, t.receiver);
+          });
+        }
+      });
     } catch (err) {
       if (!(err instanceof NegotiationError)) throw err;
       this.log.warn({ err: err.message }, "negotiation failed");
