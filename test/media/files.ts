@@ -130,6 +130,7 @@ export interface ProbeStream {
   nb_read_frames?: string;
   nb_read_packets?: string;
   duration?: string;
+  start_time?: string;
 }
 
 export interface Probe {
