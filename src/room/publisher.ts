@@ -1,5 +1,8 @@
 // A WHIP session: one werift peer that receives the publisher's tracks and owns them.
+import { randomBytes } from "node:crypto";
+import type { MediaStreamTrack, RTCRtpReceiver, RtcpPacket } from "werift";
 import { invalidSdp, badRequest } from "../errors.ts";
+import { TWCC_URI, TwccRecorder } from "../rtc/twcc.ts";
 import type { Logger } from "../log.ts";
 import { choosePublisherCodec, type CodecInfo } from "../rtc/codecs.ts";
 import { createPeer } from "../rtc/peer.ts";
@@ -14,6 +17,15 @@ import {
   type SessionState,
 } from "./session.ts";
 import type { RoomContext } from "./context.ts";
+
+/** Feedback every 50 ms, as libwebrtc receivers send it. */
+const TWCC_INTERVAL_MS = 50;
+
+/** Adds `a=rtcp-fb:PT transport-cc` after the codec's rtpmap, which werift left out on purpose. */
+function withTransportCc(sdp: string, pt: number): string {
+  if (sdp.includes(`a=rtcp-fb:${pt} transport-cc`)) return sdp;
+  return sdp.replace(new RegExp(`(a=rtpmap:${pt} [^\r\n]*\r\n)`), `$1a=rtcp-fb:${pt} transport-cc\r\n`);
+}
 
 export interface PublisherEvents {
   onClosed(session: PublisherSession, reason: string): void;
@@ -55,7 +67,33 @@ export class PublisherSession {
       perKind[kind] = codec;
       this.tracks.push(new PublishedTrack(kind, counts[kind]++, m.mid, codec, hooks, kind === "video" ? m.rids : []));
     }
-    this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "publisher" }), ctx.config);
+    // werift's own TWCC feedback misleads Chromium's estimator: it is kept out of werift's codec and the server
+    // sends its own (see rtc/twcc.ts), while the answer still offers transport-cc to the publisher.
+    const video = perKind.video;
+    this.#twccPayloadType = video?.rtcpFb.includes("transport-cc") ? video.payloadType : undefined;
+    const weriftVideo = video && { ...video, rtcpFb: video.rtcpFb.filter((fb) => fb !== "transport-cc") };
+    this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: weriftVideo, role: "publisher" }), ctx.config);
+  }
+
+  readonly #twccPayloadType: number | undefined;
+  readonly #twcc = new TwccRecorder(randomBytes(4).readUInt32BE(0));
+  #twccTimer: ReturnType<typeof setInterval> | undefined;
+  #twccReceiver: RTCRtpReceiver | undefined;
+
+  /** Binds a werift track to its published track, and feeds its transport-wide sequence numbers to TWCC. */
+  #bind(published: PublishedTrack, track: MediaStreamTrack, receiver: RTCRtpReceiver): void {
+    published.bind(track, receiver);
+    if (this.#twccPayloadType === undefined || published.kind !== "video") return;
+    this.#twccReceiver ??= receiver;
+    track.onReceiveRtp.subscribe((rtp, extensions) => {
+      const seq = (extensions as Record<string, unknown> | undefined)?.[TWCC_URI];
+      if (typeof seq === "number") this.#twcc.onPacket(seq, Number(process.hrtime.bigint() / 1000n), rtp.header.ssrc);
+    });
+    this.#twccTimer ??= setInterval(() => {
+      const fb = this.#twcc.buildFeedback();
+      const dtls = this.#twccReceiver?.dtlsTransport;
+      if (fb && dtls) dtls.sendRtcp([{ serialize: () => fb } as unknown as RtcpPacket]).catch(() => undefined);
+    }, TWCC_INTERVAL_MS);
   }
 
   get codecs(): CodecInfo[] {
@@ -68,7 +106,7 @@ export class PublisherSession {
     pc.ontrack = (ev) => {
       const mid = ev.transceiver.mid;
       const track = this.tracks.find((t) => t.mid !== undefined && t.mid === mid) ?? this.tracks.find((t) => t.kind === ev.track.kind);
-      track?.bind(ev.track, ev.receiver);
+      if (track) this.#bind(track, ev.track, ev.receiver);
     };
     let answer: string;
     try {
@@ -78,9 +116,9 @@ export class PublisherSession {
         for (const t of pc.getTransceivers()) {
           const published = this.tracks.find((x) => x.mid !== undefined && x.mid === t.mid);
           if (!published) continue;
-          for (const track of t.receiver.tracks) if (track.rid !== undefined) published.bind(track, t.receiver);
+          for (const track of t.receiver.tracks) if (track.rid !== undefined) this.#bind(published, track, t.receiver);
           t.onTrack.subscribe((track) => {
-            if (track.rid !== undefined) published.bind(track, t.receiver);
+            if (track.rid !== undefined) this.#bind(published, track, t.receiver);
           });
         }
       });
@@ -89,6 +127,7 @@ export class PublisherSession {
       this.log.warn({ err: err.message }, "negotiation failed");
       throw invalidSdp();
     }
+    if (this.#twccPayloadType !== undefined) answer = withTransportCc(answer, this.#twccPayloadType);
     this.#watch = watchConnection(pc, {
       connectTimeoutMs: this.#ctx.config.connectTimeoutSec * 1000,
       disconnectGraceMs: Math.min(10_000, this.#ctx.config.connectTimeoutSec * 1000),
@@ -121,6 +160,7 @@ export class PublisherSession {
     this.#closed = true;
     this.state = "closed";
     this.#watch?.stop();
+    clearInterval(this.#twccTimer);
     for (const t of this.tracks) t.close();
     void this.peer.close();
     this.log.info({ reason }, "publisher closed");
