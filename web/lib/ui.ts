@@ -1,6 +1,7 @@
 // Pieces every page shows: the token field in the header and message boxes.
 import { getToken, onTokenChange, setToken } from "./api.ts";
 import { byId, fill, h, icon } from "./dom.ts";
+import { BitrateGraph } from "./graph.ts";
 
 export type NoticeKind = "info" | "warn" | "error" | "ok";
 
@@ -112,4 +113,21 @@ export function mountTokenField(authEnabled: boolean): TokenField {
       if (getToken()) open(false);
     },
   };
+}
+
+/** A hidden panel of labelled figures with a bitrate graph under them, as the player and the publisher show. */
+export function statsPanel<K extends string>(
+  attrs: { class: string; id: string },
+  labels: Record<K, string>,
+): { box: HTMLDivElement; cells: Record<K, HTMLElement>; graph: BitrateGraph } {
+  const cells = {} as Record<K, HTMLElement>;
+  const rows: HTMLElement[] = [];
+  for (const key of Object.keys(labels) as K[]) {
+    const cell = h("dd");
+    cells[key] = cell;
+    rows.push(h("div", null, h("dt", null, labels[key]), cell));
+  }
+  const graph = new BitrateGraph(180);
+  const box = h("div", { ...attrs, hidden: true }, h("dl", { class: "stats-grid" }, ...rows), graph.canvas);
+  return { box, cells, graph };
 }

@@ -5,9 +5,8 @@ import { ApiError, authHeaders, describeError, errorFrom, getJson, isAuthError }
 import { fill, h, icon } from "../lib/dom.ts";
 import { openFeed, type RoomStats } from "../lib/feed.ts";
 import { bitrate, codecLabel, percent, plural } from "../lib/format.ts";
-import { BitrateGraph } from "../lib/graph.ts";
 import { endSession, inboundStats, negotiate, type InboundSample, type RemoteSession } from "../lib/rtc.ts";
-import { notice } from "../lib/ui.ts";
+import { notice, statsPanel } from "../lib/ui.ts";
 import type { PageContext } from "../main.ts";
 
 type State = "waiting" | "connecting" | "live" | "refused" | "error";
@@ -42,28 +41,12 @@ export function renderPlay(ctx: PageContext, room: string): void {
   const overlay = h("div", { class: "overlay", attrs: { "aria-live": "polite" } }, h("div", { class: "spinner", attrs: { "aria-hidden": "true" } }), overlayText);
   const bigUnmute = h("button", { type: "button", class: "unmute-big", id: "unmute-big", hidden: true }, icon("muted"), "Tap to unmute");
 
-  const statRes = h("dd");
-  const statFps = h("dd");
-  const statRate = h("dd");
-  const statLoss = h("dd");
-  const statRtt = h("dd");
-  const statCodec = h("dd");
-  const graph = new BitrateGraph(180);
-  const statsBox = h(
-    "div",
-    { class: "stats-overlay", id: "stats-overlay", hidden: true },
-    h(
-      "dl",
-      { class: "stats-grid" },
-      h("div", null, h("dt", null, "Resolution"), statRes),
-      h("div", null, h("dt", null, "Frame rate"), statFps),
-      h("div", null, h("dt", null, "Bitrate"), statRate),
-      h("div", null, h("dt", null, "Packet loss"), statLoss),
-      h("div", null, h("dt", null, "Round trip"), statRtt),
-      h("div", null, h("dt", null, "Codecs"), statCodec),
-    ),
-    graph.canvas,
+  const stats = statsPanel(
+    { class: "stats-overlay", id: "stats-overlay" },
+    { res: "Resolution", fps: "Frame rate", rate: "Bitrate", loss: "Packet loss", rtt: "Round trip", codec: "Codecs" },
   );
+  const { box: statsBox, graph } = stats;
+  const { res: statRes, fps: statFps, rate: statRate, loss: statLoss, rtt: statRtt, codec: statCodec } = stats.cells;
   const stage = h("div", { class: "stage", id: "stage" }, video, overlay, bigUnmute);
 
   const muteBtn = h("button", { type: "button", id: "mute-button", attrs: { "aria-keyshortcuts": "m" } });

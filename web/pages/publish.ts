@@ -4,9 +4,8 @@
 import { ApiError, describeError, isAuthError } from "../lib/api.ts";
 import { fill, h } from "../lib/dom.ts";
 import { bitrate, codecLabel } from "../lib/format.ts";
-import { BitrateGraph } from "../lib/graph.ts";
 import { endSession, negotiate, outboundStats, type OutboundStats, type RemoteSession } from "../lib/rtc.ts";
-import { notice } from "../lib/ui.ts";
+import { notice, statsPanel } from "../lib/ui.ts";
 import type { PageContext } from "../main.ts";
 
 type State = "idle" | "starting" | "connecting" | "live" | "reconnecting";
@@ -105,28 +104,12 @@ export function renderPublish(ctx: PageContext, room: string): void {
   const pill = h("span", { class: "pill", id: "publish-state" });
   const message = h("div", { class: "player-notice", id: "publish-message" });
 
-  const outRes = h("dd");
-  const outFps = h("dd");
-  const outRate = h("dd");
-  const outRtt = h("dd");
-  const outCodec = h("dd");
-  const outLimit = h("dd");
-  const graph = new BitrateGraph(180);
-  const statsPanel = h(
-    "div",
-    { class: "send-stats", id: "send-stats", hidden: true },
-    h(
-      "dl",
-      { class: "stats-grid" },
-      h("div", null, h("dt", null, "Sending"), outRes),
-      h("div", null, h("dt", null, "Frame rate"), outFps),
-      h("div", null, h("dt", null, "Bitrate"), outRate),
-      h("div", null, h("dt", null, "Round trip"), outRtt),
-      h("div", null, h("dt", null, "Codec"), outCodec),
-      h("div", null, h("dt", null, "Limited by"), outLimit),
-    ),
-    graph.canvas,
+  const stats = statsPanel(
+    { class: "send-stats", id: "send-stats" },
+    { res: "Sending", fps: "Frame rate", rate: "Bitrate", rtt: "Round trip", codec: "Codec", limit: "Limited by" },
   );
+  const { box: statsPanelBox, graph } = stats;
+  const { res: outRes, fps: outFps, rate: outRate, rtt: outRtt, codec: outCodec, limit: outLimit } = stats.cells;
   const watchUrl = `${location.origin}/play/${encodeURIComponent(room)}`;
   const copyBtn = h("button", { type: "button", class: "ghost small", textContent: "Copy link" });
   copyBtn.addEventListener("click", () => {
@@ -148,7 +131,7 @@ export function renderPublish(ctx: PageContext, room: string): void {
     ctx.main,
     h("div", { class: "page-head" }, h("h1", null, `Publish to ${room}`), pill),
     message,
-    h("div", { class: "publish-layout" }, h("div", { class: "publish-preview" }, stage, statsPanel), form),
+    h("div", { class: "publish-layout" }, h("div", { class: "publish-preview" }, stage, statsPanelBox), form),
     share,
   );
 
@@ -180,7 +163,7 @@ export function renderPublish(ctx: PageContext, room: string): void {
     startBtn.disabled = busy || !canCapture;
     stopBtn.disabled = !busy;
     for (const el of [source.el, camera.el, mic.el, resolution.el, rate.el, codec.el, simulcast]) el.disabled = busy;
-    statsPanel.hidden = next !== "live";
+    statsPanelBox.hidden = next !== "live";
     previewOverlay.hidden = media !== undefined;
     document.title = `${next === "live" ? "● " : ""}Publish ${room} · roomcast`;
   }
