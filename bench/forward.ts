@@ -139,8 +139,9 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
     const connectTimeoutMs = opts.quick ? 40_000 : 120_000;
     const vr = await worker.viewers(server.url, ROOM, n, opts.concurrency, connectTimeoutMs);
     const connectSec = (performance.now() - connectStart) / 1000;
-    log(`N=${n}: ${vr.connected} viewers connected, ${vr.failed} failed, in ${connectSec.toFixed(1)} s`);
-    if (vr.failed > 0) notes.push(`${vr.failed} of ${n} viewers failed to connect: ${vr.errors.slice(0, 2).join("; ")}`);
+    log(`N=${n}: ${vr.connected} viewers connected in ${connectSec.toFixed(1)} s (${vr.failed} attempts failed)`);
+    if (vr.connected < n) notes.push(`only ${vr.connected} of ${n} viewers connected`);
+    if (vr.failed > 0) notes.push(`${vr.failed} viewer attempts failed: ${vr.errors.slice(0, 2).join("; ")}`);
     // Bounded: the server should count them connected within a few seconds of the clients.
     const until = Date.now() + (opts.quick ? 5000 : 10_000);
     let serverSide = await connectedViewers(server.url, ROOM, 3000);
@@ -219,6 +220,9 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
     if (clientCpuPct > 85 * clientCores) notes.push(`client worker at ${clientCpuPct.toFixed(0)} % CPU: latency and delivery include client queuing`);
     if (collected.pacingLateMaxMs > 20) notes.push(`publisher pacing fell up to ${collected.pacingLateMaxMs.toFixed(0)} ms behind`);
     if (collected.sendFailures > 0) notes.push(`${collected.sendFailures} publisher sends failed`);
+    if (w0.publisherState !== "connected" || w1.publisherState !== "connected") {
+      notes.push(`publisher ${w0.publisherState} at the window's start, ${w1.publisherState} at its end: the room collapsed`);
+    }
     const dropped = c0 && c1 ? c1.dropped - c0.dropped : 0;
     if (dropped > 0) notes.push(`server dropped ${dropped} packets in the window`);
     if (server.warnings.length > 0) notes.push(`server warnings: ${server.warnings.length} (first: ${server.warnings[0]?.slice(0, 160)})`);
@@ -235,6 +239,7 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
       limitUsPerPacket: floorResult.limitUsPerPacket,
       ratio: serverCpuUsPerPacket / floorResult.limitUsPerPacket,
       deliveredRatio: sentPackets > 0 ? received / (sentPackets * n) : 0,
+      deliveredToConnectedRatio: sentPackets > 0 && vr.connected > 0 ? received / (sentPackets * vr.connected) : 0,
       p50LatencyMs: percentile(collected, 0.5),
       p99LatencyMs: percentile(collected, 0.99),
       maxLatencyMs: maxLatency(collected),
@@ -292,6 +297,7 @@ function failedRow(n: number, floorResult: FloorResult | undefined, err: unknown
     limitUsPerPacket: floorResult?.limitUsPerPacket ?? Number.NaN,
     ratio: Number.NaN,
     deliveredRatio: 0,
+    deliveredToConnectedRatio: 0,
     p50LatencyMs: Number.NaN,
     p99LatencyMs: Number.NaN,
     maxLatencyMs: Number.NaN,

@@ -29,6 +29,8 @@ const SEEN_RING = 1 << 14;
 /** A publisher that fell behind its schedule catches up at most this many packets per timer tick. */
 const MAX_BURST = 32;
 const MAX_ERRORS_KEPT = 5;
+/** One viewer's whole WHEP exchange, ICE and DTLS included; loopback takes well under a second when not loaded. */
+const VIEWER_TIMEOUT_MS = 15_000;
 
 function send(line: Reply | Note): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -64,7 +66,7 @@ async function waitConnected(pc: PeerConnection, deadline: number): Promise<void
     const s = pc.state();
     if (s === "connected") return;
     if (s === "failed" || s === "closed") throw new Error(`peer ${s}`);
-    if (performance.now() > deadline) throw new Error(`peer still ${s} at the deadline`);
+    if (performance.now() > deadline) throw new Error(`peer still ${s} (ICE ${pc.iceState()}) at its deadline`);
     await sleep(25);
   }
 }
@@ -188,6 +190,7 @@ async function connectViewer(url: string, room: string, deadline: number): Promi
 const videoStream = new SyntheticStream("video");
 const audioStream = new SyntheticStream("audio");
 let pacer: ReturnType<typeof setInterval> | undefined;
+let publisherPc: PeerConnection | undefined;
 let pacingLateMaxMs = 0;
 let sendFailures = 0;
 
@@ -195,6 +198,7 @@ async function publish(url: string, room: string, timeoutMs: number): Promise<nu
   const started = performance.now();
   const pc = new PeerConnection("bench-publisher", { iceServers: [], bindAddress: "127.0.0.1" });
   peers.push(pc);
+  publisherPc = pc;
   const video = new Video("0", "SendOnly");
   video.addVP8Codec(VIDEO_PT);
   video.addSSRC(videoStream.ssrc, "bench", "bench-stream", "bench-video");
@@ -236,33 +240,45 @@ async function publish(url: string, room: string, timeoutMs: number): Promise<nu
 async function addViewers(url: string, room: string, count: number, concurrency: number, timeoutMs: number): Promise<ViewersResult> {
   const deadline = performance.now() + timeoutMs;
   const result: ViewersResult = { connected: 0, failed: 0, errors: [], connectMs: [] };
-  let next = 0;
+  let attempts = 0;
+  let inFlight = 0;
   let lastNote = performance.now();
+  // A viewer whose handshake stalls is given up after VIEWER_TIMEOUT_MS and replaced, a bounded number of times,
+  // so one stuck handshake does not hold its lane until the deadline.
+  const maxAttempts = Math.ceil(count * 1.5);
   const lane = async () => {
-    while (next < count && performance.now() < deadline) {
-      next++;
+    while (result.connected + inFlight < count && attempts < maxAttempts && performance.now() < deadline) {
+      attempts++;
+      inFlight++;
       const started = performance.now();
       try {
-        await connectViewer(url, room, deadline);
+        await connectViewer(url, room, Math.min(deadline, started + VIEWER_TIMEOUT_MS));
         result.connected++;
         result.connectMs.push(performance.now() - started);
       } catch (err) {
         result.failed++;
         if (result.errors.length < MAX_ERRORS_KEPT) result.errors.push((err as Error).message);
+      } finally {
+        inFlight--;
       }
       if (performance.now() - lastNote > 5000) {
         lastNote = performance.now();
-        note(`viewers: ${result.connected} connected, ${result.failed} failed of ${count}`);
+        note(`viewers: ${result.connected} connected of ${count}, ${result.failed} attempts failed`);
       }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, count)) }, lane));
-  result.failed += count - result.connected - result.failed;
   return result;
 }
 
 function mark(): SentMark {
-  return { video: videoStream.counter, audio: audioStream.counter, cpu: cpu(), at: performance.now() };
+  return {
+    video: videoStream.counter,
+    audio: audioStream.counter,
+    cpu: cpu(),
+    at: performance.now(),
+    publisherState: publisherPc?.state() ?? "none",
+  };
 }
 
 function collect(): Collected {

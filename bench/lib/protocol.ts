@@ -25,6 +25,8 @@ export interface SentMark {
   cpu: CpuSample;
   /** performance.now() in the worker, ms. */
   at: number;
+  /** The publisher's peer connection state: anything but "connected" means the room is gone. */
+  publisherState: string;
 }
 
 export interface ViewerCounts {
@@ -50,6 +52,7 @@ export interface Collected {
 
 export interface ViewersResult {
   connected: number;
+  /** Attempts that failed (each replaced by another, up to 1.5 × the viewers asked for). */
   failed: number;
   /** The first few errors, for the report. */
   errors: string[];

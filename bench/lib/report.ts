@@ -18,8 +18,10 @@ export interface Row {
   serverCpuPct: number;
   limitUsPerPacket: number;
   ratio: number;
-  /** Packets the viewers received / (packets sent in the window × subscribers). */
+  /** Packets the viewers received / (packets sent in the window × subscribers): a viewer that never connected counts as receiving nothing. */
   deliveredRatio: number;
+  /** The same over the viewers that connected only. */
+  deliveredToConnectedRatio: number;
   p50LatencyMs: number;
   p99LatencyMs: number;
   maxLatencyMs: number;
