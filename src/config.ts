@@ -84,7 +84,7 @@ export const ENV_VARS: readonly VarDoc[] = [
   { name: "RECORD_DIR", def: "./recordings", doc: "folder for recordings" },
   { name: "RECORD_MAX_AGE", def: "", doc: "delete finished recordings older than this: 90s, 30m, 12h, 7d" },
   { name: "RECORD_MAX_BYTES", def: "", doc: "delete the oldest finished recordings while RECORD_DIR holds more: 500M, 10G" },
-  { name: "FFMPEG_PATH", def: "", doc: "ffmpeg binary for the mkv remux (default: ffmpeg-static's if present, else ffmpeg on PATH)" },
+  { name: "FFMPEG_PATH", def: "", doc: "ffmpeg binary for the mkv remux and transcoding (default: ffmpeg-static's if present, else ffmpeg on PATH)" },
   { name: "TRANSCODE_LADDER", def: "", doc: "transcode every room to these renditions: 720p:2500k,480p:1200k,240p:400k (default: off)" },
   { name: "TRANSCODE_ENCODER", def: "auto", doc: "auto (NVENC if a real test encode works, else libx264), nvenc, x264 or vp8" },
   { name: "LOG_LEVEL", def: "info", doc: "fatal, error, warn, info, debug, trace or silent" },

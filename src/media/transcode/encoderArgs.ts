@@ -208,21 +208,17 @@ export function outputUrl(port: number): string {
   return `udp://127.0.0.1:${port}?pkt_size=${RTP_PACKET_SIZE}`;
 }
 
-/** The whole command line after the binary. Each rendition is one output fed by the single decoder. */
-export function buildTranscodeArgs(opts: TranscodeArgsOptions): string[] {
-  if (opts.outputs.length === 0) throw new Error("a transcoder needs at least one rendition");
-  const gopSeconds = opts.gopSeconds ?? 1;
-  const fps = opts.fps ?? 30;
-  const x264Preset = opts.x264Preset ?? "veryfast";
-  const sdp = Buffer.from(inputSdp(opts.input)).toString("base64");
-  const args = [
+/** The command line up to the outputs: logging, where decoding happens, and the RTP input. */
+export function inputArgs(input: InputStream, encoder: EncoderChoice): string[] {
+  const sdp = Buffer.from(inputSdp(input)).toString("base64");
+  return [
     "-hide_banner",
     "-nostdin",
     // Every line prefixed with its level, so errors are told from chatter; stats (fps, speed) once a second.
     "-loglevel", "level+info",
     "-stats",
     "-stats_period", "1",
-    ...hardwareArgs(opts.encoder),
+    ...hardwareArgs(encoder),
     "-protocol_whitelist", "data,udp,rtp",
     // Start at once and hand frames on as they come: no probing buffer, no decoder frame-thread delay.
     "-fflags", "+nobuffer+discardcorrupt",
@@ -236,6 +232,15 @@ export function buildTranscodeArgs(opts: TranscodeArgsOptions): string[] {
     "-f", "sdp",
     "-i", `data:application/sdp;base64,${sdp}`,
   ];
+}
+
+/** The whole command line after the binary. Each rendition is one output fed by the single decoder. */
+export function buildTranscodeArgs(opts: TranscodeArgsOptions): string[] {
+  if (opts.outputs.length === 0) throw new Error("a transcoder needs at least one rendition");
+  const gopSeconds = opts.gopSeconds ?? 1;
+  const fps = opts.fps ?? 30;
+  const x264Preset = opts.x264Preset ?? "veryfast";
+  const args = inputArgs(opts.input, opts.encoder);
   for (const out of opts.outputs) {
     args.push(
       "-map", "0:v:0",
