@@ -15,6 +15,7 @@ import type { Metrics } from "../../metrics/metrics.ts";
 import type { PublishedTrack } from "../../room/publishedTrack.ts";
 import { TrackLayer, type TrackHooks } from "../../room/trackLayer.ts";
 import { isKeyframeStart, keyframeCodec, type KeyframeCodec } from "../../rtc/keyframe.ts";
+import { fmtpParams } from "../../rtc/sdp.ts";
 import { buildTranscodeArgs, ENCODER_NAME, type EncoderChoice, type SourceCodec } from "./encoderArgs.ts";
 import { FfmpegProcess } from "./ffmpegProcess.ts";
 import { fitLadder, formatLadder, type Ladder, type Rendition } from "./ladder.ts";
@@ -124,6 +125,10 @@ export class Transcoder {
     this.#source = opts.track.layers[0] as TrackLayer;
     this.#keyframes = keyframeCodec(opts.track.codec.mimeType);
     this.#log = opts.log.child({ transcoder: true });
+    // Parameter sets the publisher put in its offer count until the stream sends its own (most send them in-band).
+    for (const set of (fmtpParams(opts.track.codec.fmtp).get("sprop-parameter-sets") ?? "").split(",")) {
+      if (set !== "" && opts.codec === "h264") this.#params.push(Buffer.from(set, "base64"));
+    }
     this.#untap = this.#source.addTap((rtp) => this.#onSourcePacket(rtp));
   }
 

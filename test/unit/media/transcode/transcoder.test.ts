@@ -138,6 +138,16 @@ describe("Transcoder state machine", () => {
     expect(track.layers.map((l) => l.name)).toEqual(["source"]);
   });
 
+  it("the size may come from the offer's sprop-parameter-sets when the stream's keyframe has no SPS", async () => {
+    const track = new PublishedTrack("video", 0, "0", { ...H264, fmtp: `packetization-mode=1;sprop-parameter-sets=${SPS_640x360.toString("base64")},${PPS.toString("base64")}` }, hooks);
+    const t = new Transcoder({ room: "r", track, codec: "h264", ladder: parseLadder("720p"), backend: async () => fakeBackend("/bin/false"), metrics: new Metrics(), log });
+    open.push({ t, track });
+    // An IDR slice alone (FU-A start), no SPS in band.
+    track.forward(new RtpPacket(new RtpHeader({ payloadType: 102, sequenceNumber: 1, timestamp: 1, ssrc: 42 }), Buffer.from([0x7c, 0x85, 0x88])));
+    await until(() => t.state === "off");
+    expect(t.reason).toMatch(/640x360/);
+  });
+
   it("off when the source is smaller than every rung, or when there is no backend", async () => {
     const small = setup("720p,480p", fakeBackend(script("unused", "exit 1")));
     small.track.forward(keyframe(1));
