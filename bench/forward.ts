@@ -19,7 +19,7 @@ import { resolve } from "node:path";
 import { ClientWorker, defaultClientRuntime, type ClientRuntime } from "./lib/client.ts";
 import { formatSummary, summarise } from "./lib/cpuprofile.ts";
 import { measureFloor, type FloorResult } from "./lib/floor.ts";
-import { cpuPlan, cpuTicks, CORES, killAll, killAllSync, pinSelf, processCpuUs, processRssKb, sleep, spawnChild } from "./lib/proc.ts";
+import { cpuPlan, cpuTicks, CORES, killAll, killAllSync, pinSelf, processCpuSplitUs, processRssKb, sleep, spawnChild } from "./lib/proc.ts";
 import type { Collected, SentMark } from "./lib/protocol.ts";
 import { loadAverage, machine, maxLatency, percentile, rowJson, table, type Row } from "./lib/report.ts";
 import { connectedViewers, readCounters, startServer } from "./lib/server.ts";
@@ -159,13 +159,15 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
     const c0 = await readCounters(server.url, METRICS_TIMEOUT_MS);
     const tm0 = performance.now();
     const core0 = plan ? cpuTicks(plan.server) : undefined;
-    const cpu0 = processCpuUs(server.child.pid) ?? Number.NaN;
+    const split0 = processCpuSplitUs(server.child.pid);
+    const cpu0 = split0 ? split0.user + split0.system : Number.NaN;
     const tc0 = performance.now();
     windowWall = [Date.now(), Number.NaN];
     const w0: SentMark = await worker.mark("windowStart");
     const perf = opts.perfDir === undefined ? undefined : await perfRecord(server.child.pid, opts, n, plan);
     await sleep(opts.windowSec * 1000);
-    const cpu1 = processCpuUs(server.child.pid) ?? Number.NaN;
+    const split1 = processCpuSplitUs(server.child.pid);
+    const cpu1 = split1 ? split1.user + split1.system : Number.NaN;
     const tc1 = performance.now();
     const core1 = plan ? cpuTicks(plan.server) : undefined;
     windowWall[1] = Date.now();
@@ -199,6 +201,8 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
     const cpuUs = cpu1 - cpu0;
     const serverCpuUsPerPacket = cpuUs / (forwardedPps * cpuSec);
     windowCpuUsPerPacket = serverCpuUsPerPacket;
+    // Kernel time is mostly the UDP sends (and, on loopback, part of the receiving side's path).
+    const serverSysUsPerPacket = split0 && split1 ? (split1.system - split0.system) / (forwardedPps * cpuSec) : Number.NaN;
 
     const expectedPps = (w1.video - w0.video + (w1.audio - w0.audio)) / workerSec * vr.connected;
     if (forwardedPps < expectedPps * 0.98) {
@@ -235,6 +239,7 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
       forwardedPps,
       viewerPps,
       serverCpuUsPerPacket,
+      serverSysUsPerPacket,
       serverCpuPct: (cpuUs / 1e6 / cpuSec) * 100,
       limitUsPerPacket: floorResult.limitUsPerPacket,
       ratio: serverCpuUsPerPacket / floorResult.limitUsPerPacket,
@@ -293,6 +298,7 @@ function failedRow(n: number, floorResult: FloorResult | undefined, err: unknown
     forwardedPps: Number.NaN,
     viewerPps: Number.NaN,
     serverCpuUsPerPacket: Number.NaN,
+    serverSysUsPerPacket: Number.NaN,
     serverCpuPct: Number.NaN,
     limitUsPerPacket: floorResult?.limitUsPerPacket ?? Number.NaN,
     ratio: Number.NaN,

@@ -33,8 +33,8 @@ export const CLK_TCK = (() => {
   return Number.isFinite(n) && n > 0 ? n : 100;
 })();
 
-/** utime + stime of a whole process (all threads), in microseconds; undefined once it is gone. */
-export function processCpuUs(pid: number): number | undefined {
+/** utime and stime of a whole process (all threads), in microseconds; undefined once it is gone. */
+export function processCpuSplitUs(pid: number): { user: number; system: number } | undefined {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -43,9 +43,13 @@ export function processCpuUs(pid: number): number | undefined {
   }
   // The command name may contain spaces and parentheses: the fields start after the last ')'.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  return ((utime + stime) * 1e6) / CLK_TCK;
+  return { user: (Number(fields[11]) * 1e6) / CLK_TCK, system: (Number(fields[12]) * 1e6) / CLK_TCK };
+}
+
+/** utime + stime of a whole process (all threads), in microseconds; undefined once it is gone. */
+export function processCpuUs(pid: number): number | undefined {
+  const t = processCpuSplitUs(pid);
+  return t === undefined ? undefined : t.user + t.system;
 }
 
 /** Busy and total time of the given CPUs (e.g. "0" or "1-3"), in clock ticks, from /proc/stat. */

@@ -14,6 +14,8 @@ export interface Row {
   /** The same seen from the viewers: distinct window packets they received, per second. */
   viewerPps: number;
   serverCpuUsPerPacket: number;
+  /** The kernel's part of it (stime). */
+  serverSysUsPerPacket: number;
   /** Server CPU over the window, % of one core. */
   serverCpuPct: number;
   limitUsPerPacket: number;
@@ -101,6 +103,7 @@ export function table(rows: Row[]): string {
     "fwd pkt/s",
     "srv CPU %",
     "µs/pkt",
+    "sys µs",
     "limit µs",
     "ratio",
     "delivered",
@@ -117,6 +120,7 @@ export function table(rows: Row[]): string {
     fmt(r.forwardedPps, 0),
     fmt(r.serverCpuPct, 1),
     fmt(r.serverCpuUsPerPacket, 2),
+    fmt(r.serverSysUsPerPacket, 2),
     fmt(r.limitUsPerPacket, 2),
     fmt(r.ratio, 2),
     fmt(r.deliveredRatio, 4),
