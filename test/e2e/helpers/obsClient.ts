@@ -330,6 +330,8 @@ export interface LdcViewer {
   /** Sends a PLI for the video track, as a decoder that lost its picture does. */
   requestKeyframe(): boolean;
   close(opts?: { delete?: boolean }): Promise<number | undefined>;
+  /** Held on purpose: node-datachannel stops delivering a track's packets once its JS object is collected. */
+  readonly tracks: readonly Track[];
 }
 
 /** A libdatachannel WHEP viewer offering H264 (OBS's fmtp) and Opus, recvonly; counts the RTP that arrives. */
@@ -356,6 +358,7 @@ export async function ldcPlay(baseUrl: string, room: string, opts: { token?: str
     videoPayloadTypes: new Set(),
     audioPayloadTypes: new Set(),
     nalTypes: new Set(),
+    tracks: [videoTrack, audioTrack],
     requestKeyframe: () => videoTrack.requestKeyframe(),
     async close(closeOpts = {}) {
       if (closed) return undefined;
