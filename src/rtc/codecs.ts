@@ -117,7 +117,21 @@ export function chooseViewerCodec(source: CodecInfo, media: OfferedMedia): Codec
   }
   if (!best) return undefined;
   // goog-remb (without transport-cc) makes the viewer report what it can receive; simulcast layers adapt to it.
-  return toInfo(source.kind, best, ["nack", "nack pli", "ccm fir", "goog-remb"]);
+  const info = toInfo(source.kind, best, ["nack", "nack pli", "ccm fir", "goog-remb"]);
+  if (name === "opus" && isStereoOpus(source.fmtp)) info.fmtp = withStereo(info.fmtp);
+  return info;
+}
+
+/** A publisher that sends stereo Opus says so with stereo=1 or sprop-stereo=1. */
+function isStereoOpus(fmtp: string): boolean {
+  const p = fmtpParams(fmtp);
+  return p.get("stereo") === "1" || p.get("sprop-stereo") === "1";
+}
+
+/** The viewer's answer must say stereo too, or browsers set up a mono decoder and fold the channels. */
+function withStereo(fmtp: string): string {
+  const parts = fmtp.split(";").map((x) => x.trim()).filter((x) => x !== "" && !/^(sprop-)?stereo=/i.test(x));
+  return [...parts, "stereo=1", "sprop-stereo=1"].join(";");
 }
 
 /** Text for an error when a viewer offers nothing that decodes the publisher's codec. */

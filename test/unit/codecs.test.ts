@@ -215,7 +215,8 @@ describe("chooseViewerCodec", () => {
       clockRate: 48000,
       channels: 2,
       payloadType: 111,
-      fmtp: "minptime=10;useinbandfec=1",
+      // OBS sends stereo (stereo=1;sprop-stereo=1): the viewer's answer says so, or its decoder would be mono.
+      fmtp: "minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1",
       rtcpFb: [],
     });
   });
@@ -238,5 +239,15 @@ describe("codecName / describeCodec", () => {
     const obs = publisherCodec(parseOffer(loadSdp("obs-h264-high")).media[1] as OfferedMedia);
     expect(describeCodec(obs)).toBe("video/H264 (profile-level-id=640c1f, packetization-mode=1)");
     expect(describeCodec(publisherCodec(media("video", [codec(96, "VP8")])))).toBe("video/VP8");
+  });
+});
+
+describe("Opus stereo", () => {
+  it("a stereo publisher's stereo=1;sprop-stereo=1 reaches the viewer's answer; mono stays as the viewer offered", () => {
+    const stereoSource = publisherCodec(media("audio", [codec(111, "opus", "minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1")]));
+    const viewer = media("audio", [codec(111, "opus", "minptime=10;useinbandfec=1")]);
+    expect(chooseViewerCodec(stereoSource, viewer)?.fmtp).toBe("minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1");
+    const monoSource = publisherCodec(media("audio", [codec(111, "opus", "minptime=10;useinbandfec=1")]));
+    expect(chooseViewerCodec(monoSource, viewer)?.fmtp).toBe("minptime=10;useinbandfec=1");
   });
 });
