@@ -227,7 +227,7 @@ export class Room {
     this.#closed = true;
     // ffmpeg first: it must not outlive the room, whatever happens further down.
     this.#transcoder?.close();
-    for (const v of [...this.viewers.values()]) v.close(reason);
+    for (const v of [...this.viewers.values()]) v.close(reason, true);
     this.publisher?.close(reason);
     // Finishes the files in the background; shutdown waits for it through Recordings.close().
     this.#recording?.close();

@@ -2,7 +2,7 @@
 // on the peer connection that reaps sessions whose client vanished.
 import { randomBytes } from "node:crypto";
 import type { RTCPeerConnection } from "werift";
-import { sendCloseNotify } from "../rtc/dtlsClose.ts";
+import { sendCloseNotify, type CloseKind } from "../rtc/dtlsClose.ts";
 
 export type SessionKind = "publisher" | "viewer";
 export type SessionState = "connecting" | "connected" | "disconnected" | "closed";
@@ -94,8 +94,8 @@ export function watchConnection(pc: RTCPeerConnection, opts: WatchOptions): Conn
  */
 const CLOSE_NOTIFY_FLUSH_MS = 100;
 
-export async function closePeer(pc: RTCPeerConnection): Promise<void> {
-  if (await sendCloseNotify(pc)) {
+export async function closePeer(pc: RTCPeerConnection, kind: CloseKind = "closed"): Promise<void> {
+  if (await sendCloseNotify(pc, kind)) {
     // Closing the socket at once can drop the alert still queued behind it.
     await new Promise((r) => setTimeout(r, CLOSE_NOTIFY_FLUSH_MS));
   }

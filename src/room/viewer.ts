@@ -278,7 +278,8 @@ export class ViewerSession {
     });
   }
 
-  close(reason: string): void {
+  /** `streamEnded`: the publisher left or the room closed, so the player is told with a fatal alert (see CloseKind). */
+  close(reason: string, streamEnded = false): void {
     if (this.#closed) return;
     this.#closed = true;
     this.state = "closed";
@@ -287,7 +288,7 @@ export class ViewerSession {
       const sender = b.sender;
       if (sender) for (const l of b.track.layers) l.removeSink(sender);
     }
-    void this.peer.close();
+    void this.peer.close(streamEnded ? "ended" : "closed");
     this.log.info({ reason }, "viewer closed");
     this.#events.onClosed(this, reason);
   }

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import type { RTCPeerConnection } from "werift";
 import type { Config } from "../config.ts";
 import { closePeer } from "../room/session.ts";
+import type { CloseKind } from "./dtlsClose.ts";
 import { rewriteCandidates, waitGatheringComplete } from "./peer.ts";
 import { buildSdpFrag, withIceCredentials, type SdpFrag } from "./sdpfrag.ts";
 
@@ -80,7 +81,7 @@ export class SessionPeer {
     return buildSdpFrag(rewriteCandidates(sdp, this.#config.announcedIps));
   }
 
-  close(): Promise<void> {
-    return closePeer(this.pc);
+  close(kind: CloseKind = "closed"): Promise<void> {
+    return closePeer(this.pc, kind);
   }
 }
