@@ -46,7 +46,26 @@ export async function openServerPage(browser: Browser, serverUrl: string): Promi
   return page;
 }
 
-export type BrowserVideoCodec = "VP8" | "H264";
+export type BrowserVideoCodec = "VP8" | "VP9" | "H264" | "AV1";
+
+/** One simulcast encoding of a publishing page (a subset of RTCRtpEncodingParameters). */
+export interface SimulcastEncoding {
+  rid: string;
+  scaleResolutionDownBy?: number;
+  maxBitrate?: number;
+  maxFramerate?: number;
+}
+
+/**
+ * Three layers as Chromium sends them for a 1280x720 camera: h full size, m half, l quarter. The bitrate caps keep
+ * the sum (about 1.9 Mbit/s) within what Chromium's bandwidth estimate reaches on loopback in a few seconds, and
+ * the two lower layers' targets low, so that the top layer switches on early in the ramp.
+ */
+export const THREE_LAYERS: readonly SimulcastEncoding[] = [
+  { rid: "h", maxBitrate: 1_200_000 },
+  { rid: "m", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: "l", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+];
 
 export interface PageEvent {
   at: number;
@@ -59,6 +78,8 @@ interface RcState {
   location: string;
   stream: MediaStream | undefined;
   events: PageEvent[];
+  /** Date.now() in the page just before the WHIP/WHEP POST was sent. */
+  postedAt?: number;
 }
 
 declare global {
@@ -71,6 +92,25 @@ export interface PageSession {
   location: string;
   /** The SDP answer from the server. */
   answer: string;
+  /** Date.now() in the page just before the POST was sent (the page's clock). */
+  postedAt?: number;
+  /** Every Link header value of the 201, split. */
+  links?: string[];
+  /** WHEP only: the layer extension's URL (`Link rel="urn:ietf:params:whep:ext:core:layer"`), absolute. */
+  layerUrl?: string;
+}
+
+const LAYER_REL = "urn:ietf:params:whep:ext:core:layer";
+
+/** Splits a fetch() Link header (values joined by ", ") and finds the URL of `rel`, resolved against `base`. */
+export function parseLinks(header: string | null, rel: string, base: string): { links: string[]; url: string | undefined } {
+  const links = header === null ? [] : (header.match(/<[^>]*>(?:[^,"]|"[^"]*")*/g) ?? []).map((l) => l.trim());
+  for (const link of links) {
+    const m = /^<([^>]*)>(.*)$/.exec(link);
+    const params = (m?.[2] ?? "").split(";").map((x) => x.trim().toLowerCase());
+    if (m && params.some((x) => x === `rel="${rel}"` || x === `rel=${rel}`)) return { links, url: new URL(m[1] ?? "", base).toString() };
+  }
+  return { links, url: undefined };
 }
 
 export interface PublishResult extends PageSession {
@@ -85,19 +125,35 @@ export async function senderVideoCodecs(page: Page): Promise<string[]> {
   );
 }
 
+export interface PublishOptions {
+  codec: BrowserVideoCodec;
+  audio?: boolean;
+  token?: string;
+  /** Capture size asked of the fake camera (default 640x360). */
+  width?: number;
+  height?: number;
+  /**
+   * Simulcast encodings (rids) for the video sender; `true` = THREE_LAYERS. Chromium sends as many layers as the
+   * capture size allows (three need 960x540 or more).
+   */
+  simulcast?: boolean | readonly SimulcastEncoding[];
+  /**
+   * Sets the video track's contentHint to "detail", so Chromium keeps the resolution and drops frame rate when the
+   * CPU is short (default: on with simulcast, where a layer's size is what a test checks; off otherwise).
+   */
+  maintainResolution?: boolean;
+}
+
 /**
- * Publishes the fake camera (640x360, 30 fps) and microphone over WHIP with sendonly transceivers, video forced to
- * `codec` with setCodecPreferences, a non-trickle offer POSTed once gathering completes.
+ * Publishes the fake camera (640x360 by default, 30 fps) and microphone over WHIP with sendonly transceivers, video
+ * forced to `codec` with setCodecPreferences (VP9 profile 0; H264 packetization-mode=1, Constrained Baseline
+ * first), optionally as simulcast layers; a non-trickle offer POSTed once gathering completes.
  */
-export async function publishFromPage(
-  page: Page,
-  serverUrl: string,
-  room: string,
-  opts: { codec: BrowserVideoCodec; audio?: boolean; token?: string },
-): Promise<PublishResult> {
+export async function publishFromPage(page: Page, serverUrl: string, room: string, opts: PublishOptions): Promise<PublishResult> {
   const url = `${serverUrl}/api/whip/publish/${encodeURIComponent(room)}`;
+  const encodings = opts.simulcast === true ? [...THREE_LAYERS] : opts.simulcast === false || opts.simulcast === undefined ? undefined : [...opts.simulcast];
   const result = await page.evaluate(
-    async ({ url, codec, audio, token }) => {
+    async ({ url, codec, audio, token, width, height, encodings, maintainResolution }) => {
       const caps = RTCRtpSender.getCapabilities("video")?.codecs ?? [];
       let wanted = caps.filter((c) => c.mimeType.toLowerCase() === `video/${codec.toLowerCase()}`);
       if (codec === "H264") {
@@ -105,18 +161,24 @@ export async function publishFromPage(
         const score = (c: (typeof caps)[number]) =>
           (/packetization-mode=1/.test(c.sdpFmtpLine ?? "") ? 2 : 0) + (/profile-level-id=42e01f/.test(c.sdpFmtpLine ?? "") ? 1 : 0);
         wanted = wanted.filter((c) => /packetization-mode=1/.test(c.sdpFmtpLine ?? "")).sort((a, b) => score(b) - score(a));
+      } else if (codec === "VP9") {
+        // Profile 0 (8-bit 4:2:0): what every VP9 decoder takes. No profile-id means 0.
+        wanted = wanted.filter((c) => !/profile-id=[1-9]/.test(c.sdpFmtpLine ?? ""));
       }
       if (wanted.length === 0) return { unsupported: `this Chromium offers no ${codec} encoder`, location: "", answer: "" };
 
       const stream = await navigator.mediaDevices.getUserMedia({
-        video: { width: 640, height: 360, frameRate: 30 },
+        video: { width, height, frameRate: 30 },
         audio: audio,
       });
       const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
       const events: { at: number; what: "connectionState" | "iceConnectionState" | "dtlsState"; state: string }[] = [];
       pc.addEventListener("connectionstatechange", () => events.push({ at: Date.now(), what: "connectionState", state: pc.connectionState }));
       for (const track of stream.getTracks()) {
-        const t = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+        if (track.kind === "video" && maintainResolution) track.contentHint = "detail";
+        const init: RTCRtpTransceiverInit = { direction: "sendonly", streams: [stream] };
+        if (track.kind === "video" && encodings) init.sendEncodings = encodings;
+        const t = pc.addTransceiver(track, init);
         if (track.kind === "video") t.setCodecPreferences(wanted);
       }
       await pc.setLocalDescription(await pc.createOffer());
@@ -132,6 +194,7 @@ export async function publishFromPage(
       });
       const headers: Record<string, string> = { "Content-Type": "application/sdp" };
       if (token) headers.Authorization = `Bearer ${token}`;
+      const postedAt = Date.now();
       const res = await fetch(url, { method: "POST", body: pc.localDescription?.sdp ?? "", headers });
       const body = await res.text();
       const location = res.headers.get("Location");
@@ -141,12 +204,71 @@ export async function publishFromPage(
         throw new Error(`WHIP publish answered ${res.status}: ${body}`);
       }
       await pc.setRemoteDescription({ type: "answer", sdp: body });
-      window.__rc = { pc, location: new URL(location, url).toString(), stream, events };
-      return { location: window.__rc.location, answer: body };
+      window.__rc = { pc, location: new URL(location, url).toString(), stream, events, postedAt };
+      return { location: window.__rc.location, answer: body, postedAt, link: res.headers.get("Link") };
     },
-    { url, codec: opts.codec, audio: opts.audio !== false, token: opts.token },
+    {
+      url,
+      codec: opts.codec,
+      audio: opts.audio !== false,
+      token: opts.token,
+      width: opts.width ?? 640,
+      height: opts.height ?? 360,
+      encodings,
+      maintainResolution: opts.maintainResolution ?? encodings !== undefined,
+    },
   );
-  return result.unsupported ? { unsupported: result.unsupported, location: "", answer: "" } : result;
+  if (result.unsupported) return { unsupported: result.unsupported, location: "", answer: "" };
+  const { link, ...session } = result;
+  return { ...session, links: parseLinks(link ?? null, "ice-server", url).links };
+}
+
+export interface PublishedEncoding {
+  rid: string | undefined;
+  frameWidth: number;
+  frameHeight: number;
+  framesEncoded: number;
+  targetBitrate: number;
+  bytesSent: number;
+  /** Why Chromium limits this encoding ("none", "bandwidth", "cpu"). */
+  qualityLimitationReason: string;
+  active: boolean;
+  scalabilityMode: string;
+  encoderImplementation: string;
+}
+
+/** The publishing page's outbound-rtp video stats, one per encoding (per rid with simulcast), and its estimate. */
+export async function outboundVideoStats(page: Page): Promise<{ encodings: PublishedEncoding[]; availableOutgoingBitrate: number }> {
+  return page.evaluate(async () => {
+    const rc = window.__rc;
+    if (!rc) throw new Error("no peer connection on this page");
+    const report = await rc.pc.getStats();
+    const encodings: PublishedEncoding[] = [];
+    let availableOutgoingBitrate = 0;
+    report.forEach((s: Record<string, unknown>) => {
+      const n = (k: string) => (typeof s[k] === "number" ? (s[k] as number) : 0);
+      const str = (k: string) => (typeof s[k] === "string" ? (s[k] as string) : "");
+      // The selected pair's estimate; other pairs (or none yet) report none.
+      if (s.type === "transport" && typeof s.selectedCandidatePairId === "string") {
+        const pair = report.get(s.selectedCandidatePairId) as { availableOutgoingBitrate?: number } | undefined;
+        availableOutgoingBitrate = Math.max(availableOutgoingBitrate, pair?.availableOutgoingBitrate ?? 0);
+      }
+      if (s.type !== "outbound-rtp" || s.kind !== "video") return;
+      encodings.push({
+        rid: typeof s.rid === "string" ? s.rid : undefined,
+        frameWidth: n("frameWidth"),
+        frameHeight: n("frameHeight"),
+        framesEncoded: n("framesEncoded"),
+        targetBitrate: n("targetBitrate"),
+        bytesSent: n("bytesSent"),
+        qualityLimitationReason: str("qualityLimitationReason"),
+        active: s.active !== false,
+        scalabilityMode: str("scalabilityMode"),
+        encoderImplementation: str("encoderImplementation"),
+      });
+    });
+    return { encodings, availableOutgoingBitrate };
+  });
 }
 
 /**
@@ -161,7 +283,7 @@ export async function playInPage(
 ): Promise<PageSession> {
   const query = opts.layer === undefined ? "" : `?layer=${encodeURIComponent(opts.layer)}`;
   const url = `${serverUrl}/api/whep/play/${encodeURIComponent(room)}${query}`;
-  return page.evaluate(
+  const result = await page.evaluate(
     async ({ url, token }) => {
       document.body.innerHTML = "";
       document.body.style.margin = "0";
@@ -206,6 +328,7 @@ export async function playInPage(
       });
       const headers: Record<string, string> = { "Content-Type": "application/sdp" };
       if (token) headers.Authorization = `Bearer ${token}`;
+      const postedAt = Date.now();
       const res = await fetch(url, { method: "POST", body: pc.localDescription?.sdp ?? "", headers });
       const body = await res.text();
       const location = res.headers.get("Location");
@@ -214,11 +337,14 @@ export async function playInPage(
         throw new Error(`WHEP play answered ${res.status}: ${body}`);
       }
       await pc.setRemoteDescription({ type: "answer", sdp: body });
-      window.__rc = { pc, location: new URL(location, url).toString(), stream, events };
-      return { location: window.__rc.location, answer: body };
+      window.__rc = { pc, location: new URL(location, url).toString(), stream, events, postedAt };
+      return { location: window.__rc.location, answer: body, postedAt, link: res.headers.get("Link") };
     },
     { url, token: opts.token },
   );
+  const { link, ...session } = result;
+  const { links, url: layerUrl } = parseLinks(link, LAYER_REL, url);
+  return layerUrl === undefined ? { ...session, links } : { ...session, links, layerUrl };
 }
 
 /** Waits until the page's peer connection is "connected"; throws with its last states otherwise. */
@@ -305,6 +431,39 @@ export async function waitForDecodedFrames(page: Page, minFrames: number, timeou
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`viewer decoded ${last?.video?.framesDecoded ?? 0} frames in ${timeoutMs} ms, wanted > ${minFrames}: ${JSON.stringify(last)}`);
+}
+
+/**
+ * Polls getStats() inside the page every `pollMs` until the first video frame is decoded, and returns the time from
+ * the WHEP POST (playInPage's postedAt, the page's clock) to that poll. Throws after `timeoutMs`.
+ */
+export async function timeToFirstFrame(
+  page: Page,
+  opts: { pollMs?: number; timeoutMs?: number } = {},
+): Promise<{ ms: number; postedAt: number; decodedAt: number; framesDecoded: number; keyFramesDecoded: number }> {
+  return page.evaluate(
+    async ({ pollMs, timeoutMs }) => {
+      const rc = window.__rc;
+      if (!rc?.postedAt) throw new Error("no WHEP session on this page");
+      const postedAt = rc.postedAt;
+      for (;;) {
+        const report = await rc.pc.getStats();
+        let frames = 0;
+        let keyFrames = 0;
+        report.forEach((s: Record<string, unknown>) => {
+          if (s.type === "inbound-rtp" && s.kind === "video") {
+            frames = typeof s.framesDecoded === "number" ? s.framesDecoded : 0;
+            keyFrames = typeof s.keyFramesDecoded === "number" ? s.keyFramesDecoded : 0;
+          }
+        });
+        const now = Date.now();
+        if (frames >= 1) return { ms: now - postedAt, postedAt, decodedAt: now, framesDecoded: frames, keyFramesDecoded: keyFrames };
+        if (now - postedAt > timeoutMs) throw new Error(`no frame decoded ${now - postedAt} ms after the WHEP POST`);
+        await new Promise((r) => setTimeout(r, pollMs));
+      }
+    },
+    { pollMs: opts.pollMs ?? 20, timeoutMs: opts.timeoutMs ?? 10_000 },
+  );
 }
 
 /** The connection, ICE and DTLS state changes the page has seen, with wall-clock times. */
