@@ -76,6 +76,12 @@ export class SessionPeer {
     this.#remoteSdp = offer;
     this.#remoteUfrag = frag.ufrag;
     await this.addCandidates(frag);
+    // werift's connect() skips transports whose DTLS is still connected, so a restarted ICE agent would answer
+    // checks but never nominate a pair to send on: start it here, once it has the client's new candidates.
+    // (Its state reads "completed" here: that is the new gathering, not a connection.)
+    for (const t of pc.iceTransports) {
+      if (t.state !== "closed") t.start().catch(() => undefined);
+    }
     this.etag = newEtag();
     const sdp = pc.localDescription?.sdp ?? "";
     return buildSdpFrag(rewriteCandidates(sdp, this.#config.announcedIps));

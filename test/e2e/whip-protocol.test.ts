@@ -89,8 +89,6 @@ describe("WHIP/WHEP protocol", () => {
   });
 
   it("ICE restart: 200 with an sdpfrag answer and a new ETag, media flowing before and after", async () => {
-    const viewerPacketsSent = async () =>
-      ((await (await fetch(`${server.url}/api/rooms/restart`)).json()) as { viewers: { packetsSent: number }[] }).viewers[0]?.packetsSent ?? 0;
     const pub = await publish(server.url, "restart");
     const viewer = await play(server.url, "restart");
     await waitRoomConnected(server.url, "restart", 1);
@@ -129,6 +127,8 @@ describe("WHIP/WHEP protocol", () => {
       .flatMap((l) => (l.startsWith("a=mid:") ? [l, ...answerCandidates] : [l]))
       .join("\r\n");
     await pc.setRemoteDescription({ type: "answer", sdp: answer });
+    // werift's connect() skips a transport whose DTLS is up, so its restarted ICE agent is started by hand.
+    for (const t of pc.iceTransports) t.start().catch(() => undefined);
 
     // The old ETag no longer names the session.
     const stale = await patch(viewer.location, "", { "If-Match": '"stale"' });
@@ -136,13 +136,15 @@ describe("WHIP/WHEP protocol", () => {
     const fresh = await patch(viewer.location, "", { "If-Match": newEtag! });
     expect(fresh.status).toBe(204);
 
-    // Media keeps flowing through the restart on the server side (the werift test client does not re-key its own
-    // receive path after restarting, so delivery after the restart is checked with Chromium in chromium.test.ts).
-    const sentBefore = await viewerPacketsSent();
-    await pub.sendVideo(50, 2);
-    await waitFor(async () => (await viewerPacketsSent()) >= sentBefore + 50, 5000, "server forwarding after restart");
-    const details = (await (await fetch(`${server.url}/api/rooms/restart`)).json()) as { viewers: { state: string }[] };
-    expect(details.viewers[0]?.state).toBe("connected");
+    const before = viewer.videoIndexes.length;
+    await waitFor(
+      async () => {
+        await pub.sendVideo(10, 5);
+        return viewer.videoIndexes.length >= before + 50;
+      },
+      15_000,
+      "media after restart",
+    );
     expect(viewer.corrupt).toBe(0);
     await Promise.all([viewer.close(), pub.close()]);
   });
