@@ -12,12 +12,13 @@ afterAll(async () => {
   await server?.stop();
 });
 
-describe.each(["VP8", "H264"] as const)("forwarding %s", (codec) => {
+describe.each(["VP8", "H264", "H265"] as const)("forwarding %s", (codec) => {
   it("delivers every payload intact and in order to two viewers", async () => {
     const room = `fwd-${codec}`;
     const pub = await publish(server.url, room, { codec });
-    const v1 = await play(server.url, room);
-    const v2 = await play(server.url, room, { codecs: [videoCodec("H264", "640c1f"), videoCodec("VP8")] });
+    const v1 = await play(server.url, room, { codecs: [videoCodec("VP8"), videoCodec("H264"), videoCodec("H265")] });
+    // The second viewer lists other codecs first: its answer must still select the publisher's.
+    const v2 = await play(server.url, room, { codecs: [videoCodec("H264", "640c1f"), videoCodec("VP8"), videoCodec("H265")] });
     // Let both viewers' DTLS settle so no packet is sent before they are wired.
     await waitRoomConnected(server.url, room, 2);
     await pub.sendVideo(300, 2);
@@ -28,6 +29,10 @@ describe.each(["VP8", "H264"] as const)("forwarding %s", (codec) => {
       "all packets",
     );
     for (const v of [v1, v2]) {
+      // The answer selects exactly the publisher's codec, whatever order the viewer offered.
+      const videoSection = v.answer.split("m=video")[1]?.split("m=audio")[0] ?? "";
+      const rtpmaps = [...videoSection.matchAll(/a=rtpmap:\d+ ([^/]+)\//g)].map((m) => m[1]);
+      expect(rtpmaps).toEqual([codec]);
       expect(v.corrupt).toBe(0);
       expect(v.videoIndexes).toEqual([...Array(300).keys()]);
       for (let i = 1; i < v.videoSeqs.length; i++) {

@@ -10,7 +10,7 @@ import {
   useOPUS,
 } from "werift";
 
-export type VideoCodec = "VP8" | "VP9" | "AV1" | "H264";
+export type VideoCodec = "VP8" | "VP9" | "AV1" | "H264" | "H265";
 
 export function videoCodec(name: VideoCodec, profile = "42e01f"): RTCRtpCodecParameters {
   return new RTCRtpCodecParameters({
