@@ -46,16 +46,7 @@ describe.skipIf(missing !== undefined)("Chromium ICE restart over PATCH", () => 
       const oldAnswer = pc.remoteDescription?.sdp ?? "";
       pc.restartIce();
       await pc.setLocalDescription(await pc.createOffer());
-      await new Promise<void>((resolve) => {
-        if (pc.iceGatheringState === "complete") return resolve();
-        const timer = setTimeout(resolve, 5000);
-        pc.addEventListener("icegatheringstatechange", () => {
-          if (pc.iceGatheringState === "complete") {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
+      await window.__rcGathered(pc);
       const local = pc.localDescription?.sdp ?? "";
       const ufrag = /a=ice-ufrag:(\S+)/.exec(local)?.[1] ?? "";
       const pwd = /a=ice-pwd:(\S+)/.exec(local)?.[1] ?? "";

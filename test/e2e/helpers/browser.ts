@@ -41,6 +41,19 @@ export async function launchChromium(): Promise<Browser> {
 export async function openServerPage(browser: Browser, serverUrl: string): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 800, height: 500 } });
   page.setDefaultTimeout(15_000);
+  await page.addInitScript(() => {
+    window.__rcGathered = (pc) =>
+      new Promise<void>((resolve) => {
+        if (pc.iceGatheringState === "complete") return resolve();
+        const timer = setTimeout(resolve, 5000);
+        pc.addEventListener("icegatheringstatechange", () => {
+          if (pc.iceGatheringState === "complete") {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+  });
   const res = await page.goto(`${serverUrl}/healthz`);
   if (!res?.ok()) throw new Error(`GET /healthz from the page failed: ${res?.status()}`);
   return page;
@@ -85,6 +98,8 @@ interface RcState {
 declare global {
   interface Window {
     __rc?: RcState;
+    /** Resolves once the peer has gathered all its candidates (at most 5 s): WHIP/WHEP offers are not trickled. */
+    __rcGathered: (pc: RTCPeerConnection) => Promise<void>;
   }
 }
 
@@ -182,16 +197,7 @@ export async function publishFromPage(page: Page, serverUrl: string, room: strin
         if (track.kind === "video") t.setCodecPreferences(wanted);
       }
       await pc.setLocalDescription(await pc.createOffer());
-      await new Promise<void>((resolve) => {
-        if (pc.iceGatheringState === "complete") return resolve();
-        const timer = setTimeout(resolve, 5000);
-        pc.addEventListener("icegatheringstatechange", () => {
-          if (pc.iceGatheringState === "complete") {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
+      await window.__rcGathered(pc);
       const headers: Record<string, string> = { "Content-Type": "application/sdp" };
       if (token) headers.Authorization = `Bearer ${token}`;
       const postedAt = Date.now();
@@ -316,16 +322,7 @@ export async function playInPage(
       pc.addTransceiver("video", { direction: "recvonly" });
       pc.addTransceiver("audio", { direction: "recvonly" });
       await pc.setLocalDescription(await pc.createOffer());
-      await new Promise<void>((resolve) => {
-        if (pc.iceGatheringState === "complete") return resolve();
-        const timer = setTimeout(resolve, 5000);
-        pc.addEventListener("icegatheringstatechange", () => {
-          if (pc.iceGatheringState === "complete") {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
+      await window.__rcGathered(pc);
       const headers: Record<string, string> = { "Content-Type": "application/sdp" };
       if (token) headers.Authorization = `Bearer ${token}`;
       const postedAt = Date.now();
