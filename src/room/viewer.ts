@@ -8,6 +8,7 @@ import { NegotiationError, SessionPeer } from "../rtc/sessionPeer.ts";
 import { activeMedia, type MediaKind, type OfferedMedia, type ParsedOffer } from "../rtc/sdp.ts";
 import type { RoomContext } from "./context.ts";
 import type { PublishedTrack } from "./publishedTrack.ts";
+import { chooseLayer } from "./layerChoice.ts";
 import type { TrackLayer } from "./trackLayer.ts";
 import {
   newPublicId,
@@ -131,21 +132,11 @@ export class ViewerSession {
     const sender = b?.sender as unknown as SenderCounters | undefined;
     const estimate = Number(sender?.receiverEstimatedMaxBitrate ?? 0);
     if (!b || estimate <= 0) return;
-    const byRate = [...b.track.layers].filter((l) => l.bitrate > 0).sort((x, y) => y.bitrate - x.bitrate);
-    const fitting = byRate.find((l) => l.bitrate <= estimate * 0.9) ?? byRate[byRate.length - 1];
-    if (!fitting || fitting === b.layer) {
-      this.#upgradeVotes = 0;
-      return;
-    }
-    if (fitting.bitrate < b.layer.bitrate) {
-      this.#upgradeVotes = 0;
-      this.log.info({ layer: fitting.name, estimate }, "receive estimate too low: layer down");
-      this.#moveTo(fitting.name);
-    } else if (++this.#upgradeVotes >= 3) {
-      this.#upgradeVotes = 0;
-      this.log.info({ layer: fitting.name, estimate }, "receive estimate has room: layer up");
-      this.#moveTo(fitting.name);
-    }
+    const decision = chooseLayer(b.track.layers, b.layer.name, estimate, this.#upgradeVotes);
+    this.#upgradeVotes = decision.upgradeVotes;
+    if (!decision.move) return;
+    this.log.info({ layer: decision.to, estimate }, `receive estimate: layer ${decision.direction}`);
+    this.#moveTo(decision.to);
   }
 
   #moveTo(name: string): void {
