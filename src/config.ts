@@ -44,6 +44,8 @@ export interface Config {
   dataDir: string;
   /** Seconds a session may stay without ICE/DTLS connected before it is reaped. */
   connectTimeoutSec: number;
+  /** Admission control: share of one core at which new viewers get 503; 0 turns it off. */
+  admissionMaxCpu: number;
   /** Milliseconds added before every auth failure answer, so tokens cannot be probed quickly. */
   authFailDelayMs: number;
 }
@@ -92,6 +94,7 @@ export const ENV_VARS: readonly VarDoc[] = [
   { name: "TLS_KEY", def: "", doc: "PEM private key file for HTTPS" },
   { name: "TLS_SELF_SIGNED", def: "false", doc: "serve HTTPS with a self-signed certificate kept in DATA_DIR" },
   { name: "DATA_DIR", def: "./data", doc: "folder for server state such as the self-signed certificate" },
+  { name: "ADMISSION_MAX_CPU", def: "0.9", doc: "refuse new viewers (503 + Retry-After) while the server uses this share of its core; 0 = off" },
   { name: "CONNECT_TIMEOUT", def: "30", doc: "seconds a session may take to connect (and stay disconnected) before it is reaped" },
 ];
 
@@ -112,6 +115,13 @@ function int(env: Env, name: string, def: number, min: number, max: number): num
   const n = Number(raw);
   if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+function ratio(env: Env, name: string, def: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return def;
+  if (!/^\d+(\.\d+)?$/.test(raw) || Number(raw) > 64) throw new ConfigError(name, `must be a number from 0 to 64, got "${raw}"`);
+  return Number(raw);
 }
 
 function bool(env: Env, name: string): boolean {
@@ -287,6 +297,7 @@ export function loadConfig(env: Env): Config {
     tls,
     dataDir: str(env, "DATA_DIR") ?? "./data",
     connectTimeoutSec: int(env, "CONNECT_TIMEOUT", 30, 1, 3600),
+    admissionMaxCpu: ratio(env, "ADMISSION_MAX_CPU", 0.9),
     authFailDelayMs: 200,
   };
 }

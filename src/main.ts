@@ -6,6 +6,7 @@ import { createApp } from "./http/app.ts";
 import { createLogger } from "./log.ts";
 import { Recordings } from "./media/recorder/recordings.ts";
 import { TranscodeService } from "./media/transcode/transcodeService.ts";
+import { LoadMonitor } from "./metrics/load.ts";
 import { Metrics } from "./metrics/metrics.ts";
 import { serve } from "./platform/bun.ts";
 import { loadWebAssets } from "./platform/webAssets.ts";
@@ -59,7 +60,8 @@ async function main(argv: string[]): Promise<void> {
   void transcode.init();
   // However the process ends from here on, no ffmpeg is left behind (each also has a watchdog on its stdin pipe).
   process.on("exit", () => transcode.killAll());
-  const registry = new RoomRegistry({ config, metrics, log, recordings, transcode });
+  const load = new LoadMonitor({ maxCpu: config.admissionMaxCpu }, (s) => metrics.processCpu.set(s.cpu));
+  const registry = new RoomRegistry({ config, metrics, log, recordings, transcode, load });
   const web = await loadWebAssets();
   const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings, transcode });
 

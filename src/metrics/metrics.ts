@@ -187,6 +187,17 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly admissionRejected = new Counter({
+    name: "roomcast_admission_rejected_total",
+    help: "WHEP sessions refused with 503 because the server's load was at its limit",
+    registers: [this.registry],
+  });
+  readonly processCpu = new Gauge({
+    name: "roomcast_process_cpu_ratio",
+    help: "Share of one core the server used over the last second (what admission control reads)",
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     for (const kind of ["publisher", "viewer"]) {

@@ -2,6 +2,7 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Recordings } from "../media/recorder/recordings.ts";
 import type { TranscodeService } from "../media/transcode/transcodeService.ts";
+import type { LoadMonitor } from "../metrics/load.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 
 /** What every room and session needs from the server that owns it. */
@@ -13,4 +14,6 @@ export interface RoomContext {
   recordings?: Recordings;
   /** Turns publishes into ladders of renditions when the room has a ladder; absent in unit tests. */
   transcode?: TranscodeService;
+  /** Admission control for new viewers; absent in unit tests. */
+  load?: LoadMonitor;
 }

@@ -1,5 +1,5 @@
 // The server's rooms, and the index from secret session ids (the Location URLs) to sessions.
-import { noPublisher, publisherExists, serviceUnavailable } from "../errors.ts";
+import { HttpError, noPublisher, publisherExists, serviceUnavailable } from "../errors.ts";
 import type { ParsedOffer } from "../rtc/sdp.ts";
 import type { RoomContext } from "./context.ts";
 import type { PublisherSession } from "./publisher.ts";
@@ -20,6 +20,9 @@ export interface Negotiated<S extends Session> {
   session: S;
   answer: string;
 }
+
+/** What a refused viewer is told to wait: long enough for load to change, short enough for a player to retry. */
+const ADMISSION_RETRY_AFTER_SEC = 5;
 
 export class RoomRegistry {
   readonly #rooms = new Map<string, Room>();
@@ -85,6 +88,10 @@ export class RoomRegistry {
     if (this.#closed) throw serviceUnavailable("server is shutting down");
     const room = this.#rooms.get(name);
     if (!room || !room.publisher || room.publisher.closed) throw noPublisher();
+    if (this.#ctx.load?.overloaded()) {
+      this.#ctx.metrics.admissionRejected.inc();
+      throw new HttpError(503, "server is at capacity, try again shortly", { "Retry-After": String(ADMISSION_RETRY_AFTER_SEC) });
+    }
     const session = room.createViewer(offer, layer);
     try {
       const answer = await session.answer(sdp);

@@ -249,6 +249,26 @@ describe("limits and metrics", () => {
     }
   });
 
+  it("admission control: at its CPU limit the server refuses new viewers with 503 + Retry-After, publishers still in", async () => {
+    // A limit any running process exceeds, so the refusal can be seen without loading the machine.
+    const server = await startServer({ ADMISSION_MAX_CPU: "0.0001" });
+    try {
+      const pub = await publish(server.url, "full");
+      await waitFor(async () => /^roomcast_process_cpu_ratio [0-9.e-]+$/m.test(await (await fetch(`${server.url}/metrics`)).text()), 5000, "load sampled");
+      let res = await postSdp(`${server.url}/api/whep/play/full`, await viewerOffer());
+      await waitFor(async () => {
+        res = await postSdp(`${server.url}/api/whep/play/full`, await viewerOffer());
+        return res.status === 503;
+      }, 6000, "503 at capacity");
+      expect(JSON.parse(res.body)).toEqual({ error: "server is at capacity, try again shortly" });
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^roomcast_admission_rejected_total [1-9]/m);
+      await pub.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("metrics after traffic have the reference's names and labels, and forget closed rooms", async () => {
     const server = await startServer();
     try {
