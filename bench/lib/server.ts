@@ -46,6 +46,9 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
       ANNOUNCED_IPS: "127.0.0.1",
       RATE_LIMIT_RPS: "0",
       MAX_SUBS_PER_ROOM: "0",
+      // The cost per packet is measured with every viewer admitted; admission control (503 at the CPU limit) is
+      // what a production server runs with, and would cap N here before the sweep reaches it.
+      ADMISSION_MAX_CPU: "0",
       LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL ?? "warn",
       DATA_DIR: join(cwd, "data"),
       RECORD_DIR: join(cwd, "recordings"),
