@@ -134,6 +134,9 @@ export class TrackLayer {
     }
     if (((seq - this.#lastSeq) & 0xffff) < 0x8000 || this.#lastSeq < 0) this.#lastSeq = seq;
     this.#hooks.onPacket(size);
+    // The publisher's header extensions use the publisher's ids, which mean other things (or nothing) to each
+    // viewer; werift would copy them into every viewer's packet. It writes the viewer's own (mid) itself.
+    if (header.extensions.length > 0) header.extensions = [];
     this.#gop?.push(rtp);
     if (this.#pending.length > 0) this.#switchInAt(rtp);
     const taps = this.#taps;
