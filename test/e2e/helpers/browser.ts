@@ -53,6 +53,22 @@ export async function openServerPage(browser: Browser, serverUrl: string): Promi
           }
         });
       });
+    window.__rcSignal = async (pc, url, token, what) => {
+      await pc.setLocalDescription(await pc.createOffer());
+      await window.__rcGathered(pc);
+      const headers: Record<string, string> = { "Content-Type": "application/sdp" };
+      if (token) headers.Authorization = `Bearer ${token}`;
+      const postedAt = Date.now();
+      const res = await fetch(url, { method: "POST", body: pc.localDescription?.sdp ?? "", headers });
+      const answer = await res.text();
+      const location = res.headers.get("Location");
+      if (res.status !== 201 || !location) {
+        pc.close();
+        throw new Error(`${what} answered ${res.status}: ${answer}`);
+      }
+      await pc.setRemoteDescription({ type: "answer", sdp: answer });
+      return { location: new URL(location, url).toString(), answer, postedAt, link: res.headers.get("Link") };
+    };
   });
   const res = await page.goto(`${serverUrl}/healthz`);
   if (!res?.ok()) throw new Error(`GET /healthz from the page failed: ${res?.status()}`);
@@ -100,6 +116,13 @@ declare global {
     __rc?: RcState;
     /** Resolves once the peer has gathered all its candidates (at most 5 s): WHIP/WHEP offers are not trickled. */
     __rcGathered: (pc: RTCPeerConnection) => Promise<void>;
+    /** Offer, gather, POST to a WHIP/WHEP endpoint, apply the answer; closes the peer and throws unless 201. */
+    __rcSignal: (
+      pc: RTCPeerConnection,
+      url: string,
+      token: string | undefined,
+      what: string,
+    ) => Promise<{ location: string; answer: string; postedAt: number; link: string | null }>;
   }
 }
 
@@ -196,22 +219,13 @@ export async function publishFromPage(page: Page, serverUrl: string, room: strin
         const t = pc.addTransceiver(track, init);
         if (track.kind === "video") t.setCodecPreferences(wanted);
       }
-      await pc.setLocalDescription(await pc.createOffer());
-      await window.__rcGathered(pc);
-      const headers: Record<string, string> = { "Content-Type": "application/sdp" };
-      if (token) headers.Authorization = `Bearer ${token}`;
-      const postedAt = Date.now();
-      const res = await fetch(url, { method: "POST", body: pc.localDescription?.sdp ?? "", headers });
-      const body = await res.text();
-      const location = res.headers.get("Location");
-      if (res.status !== 201 || !location) {
-        pc.close();
+      const signalled = await window.__rcSignal(pc, url, token, "WHIP publish").catch((err: unknown) => {
         for (const t of stream.getTracks()) t.stop();
-        throw new Error(`WHIP publish answered ${res.status}: ${body}`);
-      }
-      await pc.setRemoteDescription({ type: "answer", sdp: body });
-      window.__rc = { pc, location: new URL(location, url).toString(), stream, events, postedAt };
-      return { location: window.__rc.location, answer: body, postedAt, link: res.headers.get("Link") };
+        throw err;
+      });
+      window.__rc = { pc, location: signalled.location, stream, events, postedAt: signalled.postedAt };
+      // A literal, so TypeScript merges it with the "unsupported" answer above into one shape.
+      return { location: signalled.location, answer: signalled.answer, postedAt: signalled.postedAt, link: signalled.link };
     },
     {
       url,
@@ -321,21 +335,9 @@ export async function playInPage(
       });
       pc.addTransceiver("video", { direction: "recvonly" });
       pc.addTransceiver("audio", { direction: "recvonly" });
-      await pc.setLocalDescription(await pc.createOffer());
-      await window.__rcGathered(pc);
-      const headers: Record<string, string> = { "Content-Type": "application/sdp" };
-      if (token) headers.Authorization = `Bearer ${token}`;
-      const postedAt = Date.now();
-      const res = await fetch(url, { method: "POST", body: pc.localDescription?.sdp ?? "", headers });
-      const body = await res.text();
-      const location = res.headers.get("Location");
-      if (res.status !== 201 || !location) {
-        pc.close();
-        throw new Error(`WHEP play answered ${res.status}: ${body}`);
-      }
-      await pc.setRemoteDescription({ type: "answer", sdp: body });
-      window.__rc = { pc, location: new URL(location, url).toString(), stream, events, postedAt };
-      return { location: window.__rc.location, answer: body, postedAt, link: res.headers.get("Link") };
+      const signalled = await window.__rcSignal(pc, url, token, "WHEP play");
+      window.__rc = { pc, location: signalled.location, stream, events, postedAt: signalled.postedAt };
+      return signalled;
     },
     { url, token: opts.token },
   );
