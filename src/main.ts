@@ -8,9 +8,11 @@ import { Recordings } from "./media/recorder/recordings.ts";
 import { TranscodeService } from "./media/transcode/transcodeService.ts";
 import { LoadMonitor } from "./metrics/load.ts";
 import { Metrics } from "./metrics/metrics.ts";
-import { serve } from "./platform/bun.ts";
+import { openUdpSocket, serve } from "./platform/bun.ts";
 import { loadWebAssets } from "./platform/webAssets.ts";
 import { RoomRegistry } from "./room/registry.ts";
+import { UdpMux, type DatagramSocket } from "./rtc/udpMux.ts";
+import { installUdpMux } from "./rtc/weriftMux.ts";
 import { VERSION } from "./version.ts";
 
 const SHUTDOWN_DEADLINE_MS = 4500;
@@ -46,6 +48,39 @@ async function main(argv: string[]): Promise<void> {
   // A media server must outlive any one bad packet or peer: log and keep serving the other rooms.
   process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception"));
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
+
+  // All media on one UDP port (the first free one of RTC_PORT_MIN..MAX, else one the system picks).
+  let mux: UdpMux | undefined;
+  const ports = config.rtcPortRange ? Array.from({ length: config.rtcPortRange[1] - config.rtcPortRange[0] + 1 }, (_, i) => (config.rtcPortRange as [number, number])[0] + i) : [0];
+  let socket: DatagramSocket | undefined;
+  let lastSocketErrorLog = 0;
+  let lastError: unknown;
+  for (const port of ports) {
+    try {
+      socket = await openUdpSocket("0.0.0.0", port, {
+        onData: (data, p, address) => mux?.receive(data, p, address),
+        onError: (err) => {
+          // Mostly ICMP "port unreachable" from clients that left, up to one per packet sent them: counted, and
+          // logged once per 10 s.
+          if (mux) mux.counters.socketErrors++;
+          const now = Date.now();
+          if (now - lastSocketErrorLog < 10_000) return;
+          lastSocketErrorLog = now;
+          log.info({ err: err.message, socketErrors: mux?.counters.socketErrors }, "media socket error (a client that left, usually)");
+        },
+      });
+      break;
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  if (!socket) {
+    console.error(`roomcast: cannot bind a UDP port for media${config.rtcPortRange ? ` in ${config.rtcPortRange.join("-")}` : ""}: ${String(lastError)}`);
+    process.exit(1);
+  }
+  mux = new UdpMux(socket);
+  installUdpMux(mux);
+  log.info({ udpPort: mux.port }, `media on UDP port ${mux.port}`);
 
   const metrics = new Metrics();
   const authorizer = new Authorizer(config);

@@ -48,3 +48,36 @@ export async function fileRangeBody(path: string, start: number, end: number): P
   // Node's web stream type and the DOM one differ only in their declarations.
   return Readable.toWeb(createReadStream(path, { start, end })) as unknown as ReadableStream<Uint8Array>;
 }
+
+export interface UdpHandlers {
+  onData(data: Buffer, port: number, address: string): void;
+  onError(err: Error): void;
+}
+
+/**
+ * The media socket: a Bun UDP socket, whose sendMany is one sendmmsg for a whole batch. Errors (an ICMP
+ * unreachable reported on the socket, say) are handed to onError and never thrown at the event loop.
+ */
+export async function openUdpSocket(host: string, port: number, handlers: UdpHandlers): Promise<import("../rtc/udpMux.ts").DatagramSocket> {
+  const socket = await Bun.udpSocket({
+    hostname: host,
+    port,
+    binaryType: "buffer",
+    socket: {
+      data(_s, data, remotePort, address) {
+        handlers.onData(data, remotePort, address);
+      },
+      // Bun 1.4 calls this with the error alone, though its declarations put the socket first.
+      error(...args: unknown[]) {
+        const err = args.find((a): a is Error => a instanceof Error);
+        handlers.onError(err ?? new Error(String(args[args.length - 1])));
+      },
+    },
+  });
+  return {
+    port: socket.port,
+    send: (data, p, address) => socket.send(data, p, address),
+    sendMany: (packets) => socket.sendMany(packets),
+    close: () => socket.close(),
+  };
+}

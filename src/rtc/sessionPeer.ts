@@ -7,6 +7,7 @@ import { closePeer } from "../room/session.ts";
 import type { CloseKind } from "./dtlsClose.ts";
 import { rewriteCandidates, waitGatheringComplete } from "./peer.ts";
 import { buildSdpFrag, withIceCredentials, type SdpFrag } from "./sdpfrag.ts";
+import { registerIceCredentials } from "./weriftMux.ts";
 
 export class NegotiationError extends Error {
   override name = "NegotiationError";
@@ -40,6 +41,8 @@ export class SessionPeer {
     } catch (err) {
       throw new NegotiationError(String(err));
     }
+    // Before the client has the answer, so its first check already finds this peer on the shared socket.
+    registerIceCredentials(pc);
     const sdp = pc.localDescription?.sdp;
     if (!sdp) throw new NegotiationError("werift produced no answer");
     this.#remoteSdp = offerSdp;
@@ -75,6 +78,7 @@ export class SessionPeer {
     }
     this.#remoteSdp = offer;
     this.#remoteUfrag = frag.ufrag;
+    registerIceCredentials(pc);
     await this.addCandidates(frag);
     // werift's connect() skips transports whose DTLS is still connected, so a restarted ICE agent would answer
     // checks but never nominate a pair to send on: start it here, once it has the client's new candidates.

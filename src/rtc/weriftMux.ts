@@ -1,0 +1,73 @@
+// Where werift meets the UDP mux: its per-peer sockets are replaced by mux transports, each ICE agent's
+// credentials are registered so the mux can route to it, and the forwarding path learns where a peer's media goes.
+import * as werift from "werift";
+import type { RTCPeerConnection } from "werift";
+import { MuxTransport, type UdpMux } from "./udpMux.ts";
+
+interface UdpTransportClass {
+  init(type: string, options?: unknown): Promise<unknown>;
+}
+
+/** The parts of werift's ICE connection this module reads; werift types them as internals. */
+interface IceConnectionView {
+  localUsername: string;
+  remoteUsername: string;
+  protocols: { transport?: unknown }[];
+  nominated?: { protocol: { transport?: unknown }; remoteAddr: [string, number] };
+}
+
+export interface MediaTarget {
+  transport: MuxTransport;
+  address: string;
+  port: number;
+}
+
+let installed: UdpMux | undefined;
+
+/**
+ * From now on every werift ICE agent gets its IPv4 host transport from the mux. IPv6 (off in roomcast) keeps
+ * werift's own sockets. Returns the undo, for tests.
+ */
+export function installUdpMux(mux: UdpMux): () => void {
+  // werift's ESM bundle exports UdpTransport at run time though its declarations leave it out.
+  const cls = (werift as unknown as { UdpTransport: UdpTransportClass }).UdpTransport;
+  const original = cls.init.bind(cls);
+  cls.init = (type: string, options?: unknown) => (type === "udp4" ? Promise.resolve(mux.createTransport()) : original(type, options));
+  installed = mux;
+  return () => {
+    cls.init = original;
+    installed = undefined;
+  };
+}
+
+export function muxInstalled(): UdpMux | undefined {
+  return installed;
+}
+
+function connections(pc: RTCPeerConnection): IceConnectionView[] {
+  return pc.iceTransports.map((t) => t.connection as unknown as IceConnectionView);
+}
+
+/**
+ * Tells the mux which transport answers to this peer's ICE credentials. Called after each negotiation and ICE
+ * restart, once werift knows both ufrags and has gathered.
+ */
+export function registerIceCredentials(pc: RTCPeerConnection): void {
+  for (const c of connections(pc)) {
+    if (!c.remoteUsername) continue;
+    const transport = c.protocols.map((p) => p.transport).find((t): t is MuxTransport => t instanceof MuxTransport);
+    transport?.mux.bindUsername(c.localUsername, c.remoteUsername, transport);
+  }
+}
+
+/** Where this peer's media goes now: the nominated pair's remote address on a mux transport. */
+export function mediaTarget(pc: RTCPeerConnection): MediaTarget | undefined {
+  for (const c of connections(pc)) {
+    const pair = c.nominated;
+    const transport = pair?.protocol.transport;
+    if (pair && transport instanceof MuxTransport && !transport.closed) {
+      return { transport, address: pair.remoteAddr[0], port: pair.remoteAddr[1] };
+    }
+  }
+  return undefined;
+}
