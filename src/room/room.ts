@@ -131,7 +131,10 @@ export class Room {
   tick(elapsedMs: number, now: number): void {
     for (const t of this.publisher?.tracks ?? []) t.tick(elapsedMs);
     this.#transcoder?.tick(elapsedMs, now);
-    for (const v of this.viewers.values()) v.adaptLayer();
+    for (const v of this.viewers.values()) {
+      v.refreshStreams();
+      v.adaptLayer();
+    }
     this.#updateRoomMetrics();
     this.publisher?.reapIfIdle(now, Math.min(15, this.#ctx.config.connectTimeoutSec) * 1000);
   }

@@ -1,16 +1,21 @@
 // One RTP stream of a published track: the only stream, or one simulcast layer (rid), or later a transcoded
 // rendition. It counts, caches the current GOP and fans each packet out to the viewers on this layer.
 // This is the hot path: one packet in, N out, no awaits, nothing allocated of our own per packet.
-import type { MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RtpPacket } from "werift";
+import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from "werift";
 import type { KeyframeCodec } from "../rtc/keyframe.ts";
 import { isKeyframeStart } from "../rtc/keyframe.ts";
 import { GopCache } from "./gopCache.ts";
+import { flushSends, ntpNow, type ViewerStream } from "./viewerStream.ts";
 
 /** At most one keyframe request per this many ms reaches a publisher, however many viewers ask. */
 export const PLI_THROTTLE_MS = 500;
 
 /** A frame at 30 fps in the 90 kHz clock: the timestamp step across a layer switch. */
 const SWITCH_TIMESTAMP_STEP = 3000;
+const noop = () => undefined;
+
+/** Packets kept for NACKs, by sequence number: about 2 s of a 2.5 Mbps stream (a power of two). */
+const HISTORY_SIZE = 512;
 
 export interface TrackCounters {
   packets: number;
@@ -35,12 +40,10 @@ export interface SenderReport {
 }
 
 interface PendingSwitch {
-  sender: RTCRtpSender;
+  stream: ViewerStream;
   from: TrackLayer | undefined;
   onSwitched: (() => void) | undefined;
 }
-
-const noop = () => undefined;
 
 export interface LayerOptions {
   /** The name viewers pick when it is not a rid: a transcoded rendition's, like "360p". */
@@ -64,7 +67,8 @@ export class TrackLayer {
   lastPacketAt = 0;
   senderReport: SenderReport | undefined;
 
-  #sinks: RTCRtpSender[] = [];
+  #sinks: ViewerStream[] = [];
+  readonly #history: (RtpPacket | undefined)[] = new Array<RtpPacket | undefined>(HISTORY_SIZE);
   #pending: PendingSwitch[] = [];
   #taps: RtpTap[] = [];
   #receiver: RTCRtpReceiver | undefined;
@@ -138,15 +142,23 @@ export class TrackLayer {
     // viewer; werift would copy them into every viewer's packet. It writes the viewer's own (mid) itself.
     if (header.extensions.length > 0) header.extensions = [];
     this.#gop?.push(rtp);
+    this.#history[seq & (HISTORY_SIZE - 1)] = rtp;
     if (this.#pending.length > 0) this.#switchInAt(rtp);
     const taps = this.#taps;
     for (let i = 0; i < taps.length; i++) (taps[i] as RtpTap)(rtp);
     const sinks = this.#sinks;
-    for (let i = 0; i < sinks.length; i++) {
-      // sendRtp rejects only when a viewer's transport is closing; that viewer is reaped by its own watch.
-      (sinks[i] as RTCRtpSender).sendRtp(rtp).catch(noop);
-    }
-    if (sinks.length > 0) this.#hooks.onForwarded(sinks.length);
+    if (sinks.length === 0) return;
+    // One clock read per packet, shared by every viewer's sender report.
+    const ntp = ntpNow();
+    for (let i = 0; i < sinks.length; i++) (sinks[i] as ViewerStream).write(rtp, ntp);
+    flushSends();
+    this.#hooks.onForwarded(sinks.length);
+  }
+
+  /** The packet still kept under this source sequence number, for a NACK. */
+  packetAt(seq: number): RtpPacket | undefined {
+    const rtp = this.#history[seq & (HISTORY_SIZE - 1)];
+    return rtp !== undefined && rtp.header.sequenceNumber === seq ? rtp : undefined;
   }
 
   /** Viewers waiting to switch to this layer come in at a keyframe, so their decoder never sees a broken frame. */
@@ -155,33 +167,37 @@ export class TrackLayer {
     const pending = this.#pending;
     this.#pending = [];
     for (const p of pending) {
-      p.from?.removeSink(p.sender);
-      // werift rebases sequence numbers and timestamps from here so the viewer sees one continuous stream.
-      p.sender.replaceRTP(rtp.header, false, SWITCH_TIMESTAMP_STEP);
-      this.#sinks = [...this.#sinks, p.sender];
+      p.from?.removeSink(p.stream);
+      // Sequence numbers and timestamps are rebased from here so the viewer sees one continuous stream.
+      p.stream.continueAt(SWITCH_TIMESTAMP_STEP, rtp.header);
+      this.#sinks = [...this.#sinks, p.stream];
       p.onSwitched?.();
     }
   }
 
   /** Adds a viewer; it first gets the cached GOP, in order, so its decoder starts at a keyframe at once. */
-  addSink(sender: RTCRtpSender): void {
-    if (this.#closed || this.#sinks.includes(sender)) return;
-    // Synchronous sends keep order: werift assigns sequence numbers before its first await.
-    for (const rtp of this.#gop?.packets ?? []) sender.sendRtp(rtp).catch(noop);
+  addSink(stream: ViewerStream): void {
+    if (this.#closed || this.#sinks.includes(stream)) return;
+    const gop = this.#gop?.packets ?? [];
+    if (gop.length > 0) {
+      const ntp = ntpNow();
+      for (const rtp of gop) stream.write(rtp, ntp);
+      flushSends();
+    }
     // A new array, so a forward() in progress keeps iterating the old one.
-    this.#sinks = [...this.#sinks, sender];
+    this.#sinks = [...this.#sinks, stream];
   }
 
   /** Moves a viewer here from another layer at this layer's next keyframe (which is requested now). */
-  switchIn(sender: RTCRtpSender, from: TrackLayer | undefined, onSwitched?: () => void): void {
+  switchIn(stream: ViewerStream, from: TrackLayer | undefined, onSwitched?: () => void): void {
     if (this.#closed) return;
-    this.#pending = [...this.#pending.filter((p) => p.sender !== sender), { sender, from, onSwitched }];
+    this.#pending = [...this.#pending.filter((p) => p.stream !== stream), { stream, from, onSwitched }];
     this.requestKeyframe();
   }
 
-  removeSink(sender: RTCRtpSender): void {
-    this.#sinks = this.#sinks.filter((s) => s !== sender);
-    this.#pending = this.#pending.filter((p) => p.sender !== sender);
+  removeSink(stream: ViewerStream): void {
+    this.#sinks = this.#sinks.filter((s) => s !== stream);
+    this.#pending = this.#pending.filter((p) => p.stream !== stream);
   }
 
   /** A raw-packet listener (recorders); returns its remover. */
@@ -226,5 +242,6 @@ export class TrackLayer {
     this.#taps = [];
     this.#receiver = undefined;
     this.#gop?.clear();
+    this.#history.fill(undefined);
   }
 }

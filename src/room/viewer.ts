@@ -10,6 +10,7 @@ import type { RoomContext } from "./context.ts";
 import type { PublishedTrack } from "./publishedTrack.ts";
 import { chooseLayer } from "./layerChoice.ts";
 import type { TrackLayer } from "./trackLayer.ts";
+import { ViewerStream } from "./viewerStream.ts";
 import {
   newPublicId,
   newSecretId,
@@ -46,6 +47,8 @@ interface Binding {
   mid: string | undefined;
   codec: CodecInfo;
   sender: RTCRtpSender | undefined;
+  /** What the layer writes this viewer's packets into; made with the answer. */
+  stream: ViewerStream | undefined;
   report: ReceiverReport | undefined;
 }
 
@@ -93,7 +96,7 @@ export class ViewerSession {
       used.add(track);
       perKind[kind] = codec;
       const layer = this.#initialLayer(track, layerName);
-      this.#bindings.push({ track, layer, mid: m.mid, codec, sender: undefined, report: undefined });
+      this.#bindings.push({ track, layer, mid: m.mid, codec, sender: undefined, stream: undefined, report: undefined });
     }
     if (this.#bindings.length === 0) throw badRequest("offer asks for no kind of media this room publishes");
     this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "viewer" }), ctx.config);
@@ -147,12 +150,12 @@ export class ViewerSession {
     }
     video.forEach((b, i) => {
       const target = targets[i] as TrackLayer;
-      if (target === b.layer || !b.sender) return;
+      if (target === b.layer || !b.stream) return;
       if (this.state !== "connected") {
         b.layer = target;
         return;
       }
-      target.switchIn(b.sender, b.layer, () => {
+      target.switchIn(b.stream, b.layer, () => {
         b.layer = target;
         this.log.info({ layer: name }, "viewer switched layer");
       });
@@ -192,6 +195,8 @@ export class ViewerSession {
     for (const b of this.#bindings) {
       const sender = b.sender;
       if (!sender) continue;
+      const stream = new ViewerStream(sender, pc);
+      b.stream = stream;
       sender.onPictureLossIndication.subscribe(() => {
         this.plis++;
         b.layer.requestKeyframe();
@@ -205,9 +210,12 @@ export class ViewerSession {
           b.report = { fractionLost: mine.fractionLost / 256, packetsLost: Number(mine.packetsLost), jitter: Number(mine.jitter) / clock };
         }
       });
-      sender.onGenericNack.subscribe(() => {
+      sender.onGenericNack.subscribe((nack) => {
         this.nacks++;
         this.#ctx.metrics.nack.inc();
+        // werift answered from its own history only for packets it sent itself (before the fast path took over).
+        if (!stream.fast) return;
+        for (const seq of nack.lost) stream.resend(seq, (sourceSeq) => b.layer.packetAt(sourceSeq));
       });
     }
     this.#watch = watchConnection(pc, {
@@ -216,6 +224,8 @@ export class ViewerSession {
       onState: (state) => {
         this.state = state;
         if (state === "connected") this.#startForwarding();
+        // A viewer whose transport is in trouble is skipped until it recovers or is reaped.
+        else for (const b of this.#bindings) b.stream?.pause(true);
       },
       onDead: (reason) => this.close(reason),
     });
@@ -227,10 +237,18 @@ export class ViewerSession {
     if (this.#closed) return;
     this.log.info("viewer connected");
     for (const b of this.#bindings) {
-      if (!b.sender) continue;
-      b.layer.addSink(b.sender);
+      if (!b.stream) continue;
+      b.stream.refresh();
+      b.stream.pause(false);
+      b.layer.addSink(b.stream);
       b.layer.requestKeyframe();
     }
+  }
+
+  /** Once a second: the media path follows an ICE restart's new pair (and takes over once DTLS keys exist). */
+  refreshStreams(): void {
+    if (this.#closed || this.state !== "connected") return;
+    for (const b of this.#bindings) b.stream?.refresh();
   }
 
   /** Stats per binding for the room API. */
@@ -276,8 +294,8 @@ export class ViewerSession {
     this.state = "closed";
     this.#watch?.stop();
     for (const b of this.#bindings) {
-      const sender = b.sender;
-      if (sender) for (const l of b.track.layers) l.removeSink(sender);
+      const stream = b.stream;
+      if (stream) for (const l of b.track.layers) l.removeSink(stream);
     }
     void this.peer.close(streamEnded ? "ended" : "closed");
     this.log.info({ reason }, "viewer closed");

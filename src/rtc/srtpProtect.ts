@@ -1,0 +1,114 @@
+// SRTP protect for one outgoing RTP stream (RFC 3711 AES-128-CM + HMAC-SHA1-80, RFC 7714 AEAD-AES-128-GCM),
+// with the session keys werift derived from the DTLS handshake. werift's own encrypt serializes the header
+// again, concatenates three buffers and keeps a rollover state object per SSRC; this one writes each packet once
+// into one buffer, with the IV built in a buffer it keeps.
+import { createCipheriv, createHmac } from "node:crypto";
+
+export const PROFILE_AES128_CM_HMAC_SHA1_80 = 0x0001;
+export const PROFILE_AEAD_AES_128_GCM = 0x0007;
+
+export interface SrtpSessionKeys {
+  /** The DTLS-SRTP protection profile number (RFC 5764 / RFC 7714). */
+  profile: number;
+  sessionKey: Buffer;
+  /** 14 bytes for AES-CM, 12 for GCM. */
+  sessionSalt: Buffer;
+  /** HMAC-SHA1 key (AES-CM only). */
+  authKey: Buffer | undefined;
+}
+
+/** werift's SRTP context as far as this module reads it. */
+interface WeriftSrtpContext {
+  profile: number;
+  srtpSessionKey: Buffer;
+  srtpSessionSalt: Buffer;
+  srtpSessionAuthTag?: Buffer;
+}
+
+/** The keys werift's DTLS transport derived for what this side sends, once DTLS is connected. */
+export function localSrtpKeys(dtlsTransport: unknown): SrtpSessionKeys | undefined {
+  // werift keeps its SRTP session on the DTLS transport without declaring it.
+  const ctx = (dtlsTransport as { srtp?: { localContext?: WeriftSrtpContext } } | undefined)?.srtp?.localContext;
+  if (!ctx?.srtpSessionKey || !ctx.srtpSessionSalt) return undefined;
+  if (ctx.profile !== PROFILE_AES128_CM_HMAC_SHA1_80 && ctx.profile !== PROFILE_AEAD_AES_128_GCM) return undefined;
+  return { profile: ctx.profile, sessionKey: ctx.srtpSessionKey, sessionSalt: ctx.srtpSessionSalt, authKey: ctx.srtpSessionAuthTag };
+}
+
+export class SrtpStreamProtector {
+  readonly tagLength: number;
+  readonly #gcm: boolean;
+  readonly #key: Buffer;
+  readonly #salt: Buffer;
+  readonly #authKey: Buffer;
+  readonly #iv: Buffer;
+  readonly #ssrc: number;
+  /** The extended sequence number (ROC << 16 | seq) of the newest packet protected, -1 before the first. */
+  #highest = -1;
+
+  constructor(keys: SrtpSessionKeys, ssrc: number) {
+    this.#gcm = keys.profile === PROFILE_AEAD_AES_128_GCM;
+    this.tagLength = this.#gcm ? 16 : 10;
+    this.#key = keys.sessionKey;
+    this.#salt = keys.sessionSalt;
+    this.#authKey = keys.authKey ?? Buffer.alloc(20);
+    this.#iv = Buffer.alloc(this.#gcm ? 12 : 16);
+    this.#ssrc = ssrc >>> 0;
+  }
+
+  /** The rollover counter for seq (RFC 3711 §3.3.1), guessed against the newest packet so resends keep theirs. */
+  #rolloverFor(seq: number): number {
+    const highest = this.#highest;
+    if (highest < 0) {
+      this.#highest = seq;
+      return 0;
+    }
+    const roc = Math.floor(highest / 65536);
+    const last = highest & 0xffff;
+    let guess = roc;
+    if (seq - last > 32768) guess = roc - 1;
+    else if (last - seq > 32768) guess = roc + 1;
+    if (guess < 0) guess = 0;
+    const index = guess * 65536 + seq;
+    if (index > highest) this.#highest = index;
+    return guess >>> 0;
+  }
+
+  /**
+   * Protects the RTP packet in packet[0, length): header of headerLength bytes, then payload. packet must have
+   * room for the tag after length. Returns the protected length. The payload is encrypted in place.
+   */
+  protect(packet: Buffer, headerLength: number, length: number): number {
+    const seq = packet.readUInt16BE(2);
+    const roc = this.#rolloverFor(seq);
+    const iv = this.#iv;
+    const salt = this.#salt;
+    iv.fill(0);
+    if (this.#gcm) {
+      // RFC 7714 §8.1: 00 00 | SSRC | ROC | SEQ, XOR the 12-byte salt.
+      iv.writeUInt32BE(this.#ssrc, 2);
+      iv.writeUInt32BE(roc, 6);
+      iv.writeUInt16BE(seq, 10);
+      for (let i = 0; i < 12; i++) iv[i] = (iv[i] as number) ^ (salt[i] as number);
+      const cipher = createCipheriv("aes-128-gcm", this.#key, iv);
+      cipher.setAAD(packet.subarray(0, headerLength));
+      const enc = cipher.update(packet.subarray(headerLength, length));
+      enc.copy(packet, headerLength);
+      cipher.final();
+      cipher.getAuthTag().copy(packet, length);
+      return length + 16;
+    }
+    // RFC 3711 §4.1.1: (SSRC << 64 | index << 16) XOR salt << 16.
+    iv.writeUInt32BE(this.#ssrc, 4);
+    iv.writeUInt32BE(roc, 8);
+    iv.writeUInt16BE(seq, 12);
+    for (let i = 0; i < 14; i++) iv[i] = (iv[i] as number) ^ (salt[i] as number);
+    const cipher = createCipheriv("aes-128-ctr", this.#key, iv);
+    const enc = cipher.update(packet.subarray(headerLength, length));
+    enc.copy(packet, headerLength);
+    // The tag covers header, encrypted payload and the ROC (§4.2); the ROC sits where the tag goes, then is overwritten.
+    packet.writeUInt32BE(roc, length);
+    const tag = createHmac("sha1", this.#authKey).update(packet.subarray(0, length + 4)).digest();
+    tag.copy(packet, length, 0, 10);
+    return length + 10;
+  }
+}
