@@ -184,27 +184,29 @@ export class ViewerStream {
     return true;
   }
 
-  /** Writes, protects and queues one packet. */
+  /** Writes, protects and queues one packet, in a batch slot of the mux: nothing allocated for it here. */
   #send(fast: FastPath, rtp: RtpPacket, seq: number, ts: number): void {
     const header = rtp.header;
-    const payload = rtp.payload;
     const ext = fast.extension;
     const headerLength = RTP_HEADER + (ext === undefined ? 0 : ext.length);
     const padding = header.padding && header.paddingSize > 0 ? header.paddingSize : 0;
-    const length = headerLength + payload.length + padding;
-    const buf = Buffer.allocUnsafe(length + MAX_TAG);
+    let plain: Uint8Array = rtp.payload;
+    if (padding > 0) {
+      // Padding is encrypted with the payload (RFC 3711 §3.1): the rare padded packet gets a buffer of its own.
+      const padded = Buffer.alloc(plain.length + padding);
+      padded.set(plain, 0);
+      padded[padded.length - 1] = padding;
+      plain = padded;
+    }
+    const mux = fast.target.transport.mux;
+    const buf = mux.slot(headerLength + plain.length + MAX_TAG);
     buf[0] = 0x80 | (padding > 0 ? 0x20 : 0) | (ext === undefined ? 0 : 0x10);
     buf[1] = (header.marker ? 0x80 : 0) | fast.payloadType;
     buf.writeUInt16BE(seq, 2);
     buf.writeUInt32BE(ts, 4);
     buf.writeUInt32BE(this.#state.ssrc >>> 0, 8);
-    if (ext !== undefined) ext.copy(buf, RTP_HEADER);
-    payload.copy(buf, headerLength);
-    if (padding > 0) {
-      buf.fill(0, headerLength + payload.length, length - 1);
-      buf[length - 1] = padding;
-    }
-    const n = fast.protector.protect(buf, headerLength, length);
-    fast.target.transport.mux.queue(buf.subarray(0, n), fast.target.port, fast.target.address);
+    if (ext !== undefined) buf.set(ext, RTP_HEADER);
+    const n = fast.protector.protect(buf, headerLength, plain);
+    mux.queue(new Uint8Array(buf.buffer, buf.byteOffset, n), fast.target.port, fast.target.address);
   }
 }

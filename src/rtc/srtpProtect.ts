@@ -34,6 +34,11 @@ export function localSrtpKeys(dtlsTransport: unknown): SrtpSessionKeys | undefin
   return { profile: ctx.profile, sessionKey: ctx.srtpSessionKey, sessionSalt: ctx.srtpSessionSalt, authKey: ctx.srtpSessionAuthTag };
 }
 
+/** A plain view: cheaper than Buffer.subarray under Bun, which also sets up a Buffer prototype. */
+function view(buf: Buffer, start: number, end: number): Uint8Array {
+  return new Uint8Array(buf.buffer, buf.byteOffset + start, end - start);
+}
+
 export class SrtpStreamProtector {
   readonly tagLength: number;
   readonly #gcm: boolean;
@@ -74,11 +79,13 @@ export class SrtpStreamProtector {
   }
 
   /**
-   * Protects the RTP packet in packet[0, length): header of headerLength bytes, then payload. packet must have
-   * room for the tag after length. Returns the protected length. The payload is encrypted in place.
+   * Protects one RTP packet: its header is already in packet[0, headerLength); the payload (with any padding) is
+   * encrypted from `plain` into packet after the header, and the tag follows. packet must have room for
+   * headerLength + plain.length + tagLength bytes. Returns the protected length.
    */
-  protect(packet: Buffer, headerLength: number, length: number): number {
-    const seq = packet.readUInt16BE(2);
+  protect(packet: Buffer, headerLength: number, plain: Uint8Array): number {
+    const length = headerLength + plain.length;
+    const seq = ((packet[2] as number) << 8) | (packet[3] as number);
     const roc = this.#rolloverFor(seq);
     const iv = this.#iv;
     const salt = this.#salt;
@@ -90,9 +97,8 @@ export class SrtpStreamProtector {
       iv.writeUInt16BE(seq, 10);
       for (let i = 0; i < 12; i++) iv[i] = (iv[i] as number) ^ (salt[i] as number);
       const cipher = createCipheriv("aes-128-gcm", this.#key, iv);
-      cipher.setAAD(packet.subarray(0, headerLength));
-      const enc = cipher.update(packet.subarray(headerLength, length));
-      enc.copy(packet, headerLength);
+      cipher.setAAD(view(packet, 0, headerLength));
+      cipher.update(plain).copy(packet, headerLength);
       cipher.final();
       cipher.getAuthTag().copy(packet, length);
       return length + 16;
@@ -102,12 +108,10 @@ export class SrtpStreamProtector {
     iv.writeUInt32BE(roc, 8);
     iv.writeUInt16BE(seq, 12);
     for (let i = 0; i < 14; i++) iv[i] = (iv[i] as number) ^ (salt[i] as number);
-    const cipher = createCipheriv("aes-128-ctr", this.#key, iv);
-    const enc = cipher.update(packet.subarray(headerLength, length));
-    enc.copy(packet, headerLength);
+    createCipheriv("aes-128-ctr", this.#key, iv).update(plain).copy(packet, headerLength);
     // The tag covers header, encrypted payload and the ROC (§4.2); the ROC sits where the tag goes, then is overwritten.
     packet.writeUInt32BE(roc, length);
-    const tag = createHmac("sha1", this.#authKey).update(packet.subarray(0, length + 4)).digest();
+    const tag = createHmac("sha1", this.#authKey).update(view(packet, 0, length + 4)).digest();
     tag.copy(packet, length, 0, 10);
     return length + 10;
   }

@@ -34,6 +34,8 @@ const STUN_BINDING_REQUEST = 0x0001;
 const STUN_ATTR_USERNAME = 0x0006;
 /** Packets per sendMany call: bounds the array the batch keeps and the latency of the first packet in it. */
 export const SEND_BATCH_PACKETS = 64;
+/** Each batch slot's buffer: a full-size Ethernet datagram with room to spare; larger packets get their own. */
+const SLOT_BYTES = 2048;
 
 /** A STUN binding request's USERNAME, or undefined for anything else. */
 export function stunRequestUsername(data: Uint8Array): string | undefined {
@@ -125,6 +127,11 @@ export class UdpMux {
   readonly #byUsername = new Map<string, MuxTransport>();
   /** Packets waiting for the next flush, as sendMany wants them: data, port, address. */
   readonly #batch: (Uint8Array | number | string)[] = [];
+  /**
+   * One buffer per batch slot, reused: sendMany copies into the kernel before it returns, so after a flush every
+   * slot is free again and forwarding allocates no packet buffers of its own.
+   */
+  readonly #slots: Buffer[] = Array.from({ length: SEND_BATCH_PACKETS }, () => Buffer.alloc(SLOT_BYTES));
   #closed = false;
 
   constructor(socket: DatagramSocket) {
@@ -198,6 +205,14 @@ export class UdpMux {
       }
     }
     this.counters.sendDropped++;
+  }
+
+  /**
+   * The buffer for the next packet queued: write it, then queue a view of it before anything else is queued.
+   * Its content is only good until the next flush.
+   */
+  slot(bytes: number): Buffer {
+    return bytes <= SLOT_BYTES ? (this.#slots[this.#batch.length / 3] as Buffer) : Buffer.alloc(bytes);
   }
 
   /** Adds a packet to the batch; flush() sends it. The batch flushes itself when full. */

@@ -49,9 +49,9 @@ describe.each([
       const { buf, headerLength } = rtp(seq, ssrc, payload, i % 2 === 0);
       const length = headerLength + payload.length;
       const plain = Buffer.from(buf.subarray(0, length));
-      const n = p.protect(buf, headerLength, length);
+      const n = p.protect(buf, headerLength, payload);
       expect(n).toBe(length + p.tagLength);
-      expect(buf.subarray(headerLength, length).equals(payload)).toBe(payload.length === 0);
+      expect(buf.subarray(headerLength, length).equals(payload)).toBe(false); // encrypted
       const dec = receiver.decrypt(buf.subarray(0, n));
       expect(Buffer.from(dec).equals(plain)).toBe(true);
       expect(RtpPacket.deSerialize(dec).header.sequenceNumber).toBe(seq);
@@ -62,7 +62,7 @@ describe.each([
     const { sender, receiver } = sessions(profile);
     const p = new SrtpStreamProtector(localSrtpKeys({ srtp: sender })!, 7);
     const { buf, headerLength } = rtp(1, 7, randomBytes(100));
-    const n = p.protect(buf, headerLength, headerLength + 100);
+    const n = p.protect(buf, headerLength, Buffer.from(buf.subarray(headerLength, headerLength + 100)));
     buf[headerLength + 5] = (buf[headerLength + 5] as number) ^ 1;
     expect(() => receiver.decrypt(buf.subarray(0, n))).toThrow();
   });

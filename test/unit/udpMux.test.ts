@@ -159,6 +159,18 @@ describe("UdpMux", () => {
     expect(socket.calls).toBe(2);
   });
 
+  it("hands out one reused buffer per batch slot, and a buffer of its own to a packet too big for one", () => {
+    const mux = new UdpMux(new RecordingSocket());
+    const first = mux.slot(1300);
+    mux.queue(first.subarray(0, 10), 1, "127.0.0.1");
+    const second = mux.slot(1300);
+    expect(second).not.toBe(first);
+    mux.queue(second.subarray(0, 10), 1, "127.0.0.1");
+    mux.flush();
+    expect(mux.slot(1300)).toBe(first); // free again once the kernel has the batch
+    expect(mux.slot(9000).length).toBe(9000);
+  });
+
   it("a viewer that has gone (ICMP unreachable) costs the viewers after it in the batch nothing", () => {
     const socket = new RecordingSocket();
     const mux = new UdpMux(socket);
