@@ -5,6 +5,8 @@
 export interface LoadSample {
   /** Share of one core the process used over the last second (user + system). */
   cpu: number;
+  /** RTP packets forwarded to viewers over the last second. */
+  forwarded?: number;
   /** How late the once-a-second timer fired, in ms: event-loop congestion. */
   lagMs: number;
 }
@@ -24,12 +26,46 @@ export function overloaded(samples: readonly LoadSample[], policy: LoadPolicy): 
   return samples.slice(-2).every((s) => s.cpu >= policy.maxCpu);
 }
 
+/** What one forwarded packet costs before the server has measured it: on the high side, so a cold start is careful. */
+export const DEFAULT_US_PER_PACKET = 30;
+/**
+ * An admitted viewer's packets show in the CPU samples only once it has connected and a whole sample has passed:
+ * until then its expected cost is reserved, so a burst of WHEP POSTs cannot all fit in the same headroom.
+ */
+export const RESERVATION_MS = 3000;
+/** Seconds of forwarding at this rate or more give a per-packet cost worth learning from. */
+const MIN_FORWARDED_PER_SEC = 2000;
+
+export interface AdmissionInput {
+  /** Share of one core used over the last second. */
+  cpu: number;
+  /** Measured CPU µs per forwarded packet (fixed costs included, so it errs high). */
+  usPerPacket: number;
+  /** Packets per second of viewers admitted but not yet visible in `cpu`. */
+  reservedPps: number;
+  /** Packets per second the new viewer would be sent. */
+  newPps: number;
+}
+
+/**
+ * Whether one more viewer fits: today's load plus what the recently admitted and this one will add stays under
+ * the limit. Pure, for tests.
+ */
+export function fits(input: AdmissionInput, policy: LoadPolicy): boolean {
+  if (policy.maxCpu <= 0) return true;
+  const added = ((input.reservedPps + input.newPps) * input.usPerPacket) / 1e6;
+  return input.cpu + added < policy.maxCpu;
+}
+
 export class LoadMonitor {
   readonly samples: LoadSample[] = [];
   readonly #policy: LoadPolicy;
   #timer: ReturnType<typeof setInterval> | undefined;
   #lastCpu = process.cpuUsage();
   #lastAt = performance.now();
+  #forwarded = 0;
+  #usPerPacket = DEFAULT_US_PER_PACKET;
+  #reservations: { pps: number; at: number }[] = [];
 
   readonly #onSample: ((s: LoadSample) => void) | undefined;
 
@@ -46,7 +82,14 @@ export class LoadMonitor {
     this.#lastCpu = process.cpuUsage();
     const elapsedMs = now - this.#lastAt;
     this.#lastAt = now;
-    const sample = { cpu: (cpu.user + cpu.system) / 1000 / Math.max(1, elapsedMs), lagMs: Math.max(0, elapsedMs - 1000) };
+    const forwarded = this.#forwarded;
+    this.#forwarded = 0;
+    const cpuUs = cpu.user + cpu.system;
+    const sample = { cpu: cpuUs / 1000 / Math.max(1, elapsedMs), lagMs: Math.max(0, elapsedMs - 1000), forwarded };
+    if ((forwarded * 1000) / Math.max(1, elapsedMs) >= MIN_FORWARDED_PER_SEC) {
+      // Smoothed, but quick to follow: a cost that rises (more rooms, bigger packets) is learnt within seconds.
+      this.#usPerPacket = 0.5 * this.#usPerPacket + 0.5 * (cpuUs / forwarded);
+    }
     this.samples.push(sample);
     if (this.samples.length > 10) this.samples.shift();
     this.#onSample?.(sample);
@@ -56,8 +99,33 @@ export class LoadMonitor {
     return this.samples[this.samples.length - 1];
   }
 
+  /** Called by the forwarding path with the packets it just sent: a plain add, nothing per packet beyond it. */
+  countForwarded(packets: number): void {
+    this.#forwarded += packets;
+  }
+
+  get usPerPacket(): number {
+    return this.#usPerPacket;
+  }
+
   overloaded(): boolean {
     return overloaded(this.samples, this.#policy);
+  }
+
+  /**
+   * Admission for a viewer that would be sent `pps` packets a second: refused while the server has been at its
+   * limit for two seconds, or when the measured cost of its packets (and of the viewers admitted in the last
+   * RESERVATION_MS) would take the server past its limit. An admitted viewer's cost is reserved.
+   */
+  admit(pps: number, now = performance.now()): boolean {
+    if (this.#policy.maxCpu <= 0) return true;
+    if (this.overloaded()) return false;
+    this.#reservations = this.#reservations.filter((r) => now - r.at < RESERVATION_MS);
+    const reservedPps = this.#reservations.reduce((sum, r) => sum + r.pps, 0);
+    const cpu = this.current?.cpu ?? 0;
+    if (!fits({ cpu, usPerPacket: this.#usPerPacket, reservedPps, newPps: pps }, this.#policy)) return false;
+    this.#reservations.push({ pps, at: now });
+    return true;
   }
 
   close(): void {

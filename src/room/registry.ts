@@ -88,7 +88,7 @@ export class RoomRegistry {
     if (this.#closed) throw serviceUnavailable("server is shutting down");
     const room = this.#rooms.get(name);
     if (!room || !room.publisher || room.publisher.closed) throw noPublisher();
-    if (this.#ctx.load?.overloaded()) {
+    if (this.#ctx.load && !this.#ctx.load.admit(room.viewerPacketRate(layer))) {
       this.#ctx.metrics.admissionRejected.inc();
       throw new HttpError(503, "server is at capacity, try again shortly", { "Retry-After": String(ADMISSION_RETRY_AFTER_SEC) });
     }

@@ -59,6 +59,7 @@ export class Room {
     const bytes = this.#bytes;
     const packets = this.#packets;
     const forwarded = metrics.packetsForwarded;
+    const load = ctx.load;
     const lost = metrics.packetsLost;
     this.#hooks = {
       onPacket(size) {
@@ -70,6 +71,7 @@ export class Room {
       },
       onForwarded(count) {
         forwarded.inc(count);
+        load?.countForwarded(count);
       },
       onKeyframeRequest(sent) {
         metrics.pli.labels(sent ? "sent" : "throttled").inc();
@@ -108,6 +110,13 @@ export class Room {
       if (err instanceof LadderError) throw badRequest(`invalid ladder: ${err.message}`);
       throw err;
     }
+  }
+
+  /** Packets per second a new viewer would be sent now: each track's layer (the one asked for, else the default). */
+  viewerPacketRate(layer?: string): number {
+    let pps = 0;
+    for (const t of this.publisher?.tracks ?? []) pps += ((layer === undefined ? undefined : t.layer(layer)) ?? t.defaultLayer()).packetRate;
+    return pps;
   }
 
   createViewer(offer: ParsedOffer, layer?: string): ViewerSession {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { overloaded } from "../../src/metrics/load.ts";
+import { DEFAULT_US_PER_PACKET, LoadMonitor, RESERVATION_MS, fits, overloaded } from "../../src/metrics/load.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 
 describe("admission control", () => {
@@ -22,6 +22,42 @@ describe("admission control", () => {
     for (const bad of ["-1", "abc", "65", "0.5.1"]) {
       expect(() => loadConfig({ ADMISSION_MAX_CPU: bad })).toThrow(ConfigError);
       expect(() => loadConfig({ ADMISSION_MAX_CPU: bad })).toThrow(/ADMISSION_MAX_CPU/);
+    }
+  });
+
+  it("admits a viewer only if its packets, and those of viewers admitted moments ago, fit under the limit", () => {
+    const policy = { maxCpu: 0.9 };
+    // 310 packets/s at 10 µs each is 0.31 % of a core.
+    expect(fits({ cpu: 0.5, usPerPacket: 10, reservedPps: 0, newPps: 310 }, policy)).toBe(true);
+    expect(fits({ cpu: 0.898, usPerPacket: 10, reservedPps: 0, newPps: 310 }, policy)).toBe(false);
+    // 100 viewers admitted in the last seconds, not yet in the CPU figure, fill the headroom of 0.3.
+    expect(fits({ cpu: 0.6, usPerPacket: 10, reservedPps: 100 * 310, newPps: 310 }, policy)).toBe(false);
+    expect(fits({ cpu: 0.6, usPerPacket: 10, reservedPps: 50 * 310, newPps: 310 }, policy)).toBe(true);
+    expect(fits({ cpu: 5, usPerPacket: 10, reservedPps: 0, newPps: 0 }, { maxCpu: 0 })).toBe(true); // off
+  });
+
+  it("a monitor with no samples yet reserves each admitted viewer's cost, and frees it after RESERVATION_MS", () => {
+    const m = new LoadMonitor({ maxCpu: 0.9 });
+    try {
+      expect(m.usPerPacket).toBe(DEFAULT_US_PER_PACKET);
+      // At 30 µs a packet, 0.9 of a core is 30,000 packets/s: 9 viewers of 3,000 fit, the 10th does not.
+      const t = 1000;
+      let admitted = 0;
+      for (let i = 0; i < 12; i++) if (m.admit(3000, t)) admitted++;
+      expect(admitted).toBe(9);
+      expect(m.admit(3000, t + RESERVATION_MS - 1)).toBe(false);
+      expect(m.admit(3000, t + RESERVATION_MS)).toBe(true);
+    } finally {
+      m.close();
+    }
+  });
+
+  it("with admission off, everyone is admitted", () => {
+    const m = new LoadMonitor({ maxCpu: 0 });
+    try {
+      for (let i = 0; i < 100; i++) expect(m.admit(1e6)).toBe(true);
+    } finally {
+      m.close();
     }
   });
 });
