@@ -14,6 +14,14 @@ export const PLI_THROTTLE_MS = 500;
 const SWITCH_TIMESTAMP_STEP = 3000;
 const noop = () => undefined;
 
+/**
+ * A joining viewer gets the cached GOP this many packets at a time, REPLAY_INTERVAL_MS apart: a 2 s GOP of a
+ * 2.5 Mbps stream (over 500 packets) sent at once overflows a viewer's receive buffer (Linux's 212 KB default
+ * holds about 90 full-size datagrams), and the viewer loses the keyframe it was sent for.
+ */
+export const REPLAY_BURST = 48;
+const REPLAY_INTERVAL_MS = 2;
+
 /** Packets kept for NACKs, by sequence number: about 2 s of a 2.5 Mbps stream (a power of two). */
 const HISTORY_SIZE = 512;
 
@@ -63,6 +71,8 @@ export class TrackLayer {
   readonly rendition: boolean;
   readonly counters: TrackCounters = { packets: 0, bytes: 0, lost: 0 };
   bitrate = 0;
+  /** Packets per second over the last tick. */
+  packetRate = 0;
   ssrc: number | undefined;
   lastPacketAt = 0;
   senderReport: SenderReport | undefined;
@@ -70,12 +80,15 @@ export class TrackLayer {
   #sinks: ViewerStream[] = [];
   readonly #history: (RtpPacket | undefined)[] = new Array<RtpPacket | undefined>(HISTORY_SIZE);
   #pending: PendingSwitch[] = [];
+  /** Viewers being sent the cached GOP; they join #sinks once they have caught up with it. */
+  readonly #joining = new Set<ViewerStream>();
   #taps: RtpTap[] = [];
   #receiver: RTCRtpReceiver | undefined;
   #unsubscribe: (() => void) | undefined;
   #lastSeq = -1;
   #lastPliAt = -Infinity;
   #bytesAtTick = 0;
+  #packetsAtTick = 0;
   #closed = false;
   readonly #gop: GopCache | undefined;
   readonly #keyframes: KeyframeCodec | undefined;
@@ -98,7 +111,7 @@ export class TrackLayer {
   }
 
   get viewerCount(): number {
-    return this.#sinks.length + this.#pending.length;
+    return this.#sinks.length + this.#pending.length + this.#joining.size;
   }
 
   /** Connects the werift track that carries this layer's RTP. */
@@ -177,15 +190,39 @@ export class TrackLayer {
 
   /** Adds a viewer; it first gets the cached GOP, in order, so its decoder starts at a keyframe at once. */
   addSink(stream: ViewerStream): void {
-    if (this.#closed || this.#sinks.includes(stream)) return;
-    const gop = this.#gop?.packets ?? [];
-    if (gop.length > 0) {
-      const ntp = ntpNow();
-      for (const rtp of gop) stream.write(rtp, ntp);
-      flushSends();
+    if (this.#closed || this.#sinks.includes(stream) || this.#joining.has(stream)) return;
+    const gop = this.#gop;
+    if (gop === undefined || gop.packets.length === 0) {
+      // A new array, so a forward() in progress keeps iterating the old one.
+      this.#sinks = [...this.#sinks, stream];
+      return;
     }
-    // A new array, so a forward() in progress keeps iterating the old one.
-    this.#sinks = [...this.#sinks, stream];
+    this.#joining.add(stream);
+    let packets = gop.packets;
+    let next = 0;
+    const step = () => {
+      if (this.#closed || !this.#joining.has(stream)) return;
+      // A keyframe since the last step started a new GOP: the rest of the old one first (the cache replaced its
+      // array rather than emptying it), then the new one from its start, so the viewer misses no packet.
+      if (next >= packets.length && gop.packets !== packets) {
+        packets = gop.packets;
+        next = 0;
+      }
+      const end = Math.min(packets.length, next + REPLAY_BURST);
+      if (next < end) {
+        const ntp = ntpNow();
+        for (; next < end; next++) stream.write(packets[next] as RtpPacket, ntp);
+        flushSends();
+      }
+      if (next >= packets.length) {
+        // Caught up: every packet so far was in the cache, every later one comes through forward().
+        this.#joining.delete(stream);
+        this.#sinks = [...this.#sinks, stream];
+        return;
+      }
+      setTimeout(step, REPLAY_INTERVAL_MS);
+    };
+    step();
   }
 
   /** Moves a viewer here from another layer at this layer's next keyframe (which is requested now). */
@@ -196,6 +233,7 @@ export class TrackLayer {
   }
 
   removeSink(stream: ViewerStream): void {
+    this.#joining.delete(stream);
     this.#sinks = this.#sinks.filter((s) => s !== stream);
     this.#pending = this.#pending.filter((p) => p.stream !== stream);
   }
@@ -230,6 +268,9 @@ export class TrackLayer {
     const delta = this.counters.bytes - this.#bytesAtTick;
     this.#bytesAtTick = this.counters.bytes;
     this.bitrate = elapsedMs > 0 ? Math.round((delta * 8 * 1000) / elapsedMs) : 0;
+    const packets = this.counters.packets - this.#packetsAtTick;
+    this.#packetsAtTick = this.counters.packets;
+    this.packetRate = elapsedMs > 0 ? Math.round((packets * 1000) / elapsedMs) : 0;
   }
 
   close(): void {
@@ -238,6 +279,7 @@ export class TrackLayer {
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
     this.#sinks = [];
+    this.#joining.clear();
     this.#pending = [];
     this.#taps = [];
     this.#receiver = undefined;
