@@ -11,6 +11,7 @@ const args = first === undefined || first.startsWith("-") ? process.argv.slice(2
 const modes: Record<string, string> = {
   forward: "forward.ts",
   transcode: "transcode.ts",
+  collapse: "collapse.ts",
 };
 
 const file = modes[mode];

@@ -89,9 +89,13 @@ export class ClientWorker {
     });
   }
 
+  /** The publisher's probes carry performance.now() of this worker; this is its clock's origin, epoch ms. */
+  timeOrigin = 0;
+
   async publish(url: string, room: string, timeoutMs: number): Promise<number> {
     const r = await this.#send({ t: "publish", url, room, timeoutMs }, timeoutMs + 5000);
     if (r.t !== "published") throw new Error(`unexpected reply ${r.t}`);
+    this.timeOrigin = r.timeOrigin;
     return r.ms;
   }
 

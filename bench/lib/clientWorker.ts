@@ -317,7 +317,7 @@ function stop(code: number): void {
 async function handle(cmd: Command): Promise<Reply> {
   switch (cmd.t) {
     case "publish":
-      return { id: cmd.id, t: "published", ms: await publish(cmd.url, cmd.room, cmd.timeoutMs) };
+      return { id: cmd.id, t: "published", ms: await publish(cmd.url, cmd.room, cmd.timeoutMs), timeOrigin: performance.timeOrigin };
     case "viewers":
       return { id: cmd.id, t: "viewers", result: await addViewers(cmd.url, cmd.room, cmd.count, cmd.concurrency, cmd.timeoutMs) };
     case "windowStart": {

@@ -62,7 +62,7 @@ export interface ViewersResult {
 
 export type Reply =
   | { id: number; t: "ok" }
-  | { id: number; t: "published"; ms: number }
+  | { id: number; t: "published"; ms: number; timeOrigin: number }
   | { id: number; t: "viewers"; result: ViewersResult }
   | { id: number; t: "mark"; mark: SentMark }
   | { id: number; t: "collected"; collected: Collected }

@@ -26,6 +26,8 @@ export interface ServerOptions {
   source?: boolean;
   /** Run from source under Bun's CPU profiler, writing .cpuprofile and .md files here when the server exits. */
   cpuProfDir?: string;
+  /** Environment on top of the benchmark's defaults (admission control, say). */
+  env?: Record<string, string>;
 }
 
 export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
@@ -52,6 +54,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
       LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL ?? "warn",
       DATA_DIR: join(cwd, "data"),
       RECORD_DIR: join(cwd, "recordings"),
+      ...opts.env,
     },
   });
   const warnings: string[] = [];
