@@ -80,7 +80,7 @@ export const ENV_VARS: readonly VarDoc[] = [
   { name: "ALLOWED_ORIGIN", def: "*", doc: "CORS Access-Control-Allow-Origin" },
   { name: "ICE_SERVERS", def: "", doc: "comma list: stun:host:port, turn:user:pass@host:port?transport=udp" },
   { name: "ANNOUNCED_IPS", def: "", doc: "comma list of IPs put in host candidates instead of the local ones (NAT, containers)" },
-  { name: "RTC_PORT_MIN", def: "", doc: "lowest UDP port for media (set with RTC_PORT_MAX)" },
+  { name: "RTC_PORT_MIN", def: "", doc: "lowest UDP port for media (set with RTC_PORT_MAX); all media shares the first free port of the range" },
   { name: "RTC_PORT_MAX", def: "", doc: "highest UDP port for media" },
   { name: "RECORD_ENABLED", def: "false", doc: "record every room to RECORD_DIR" },
   { name: "RECORD_DIR", def: "./recordings", doc: "folder for recordings" },

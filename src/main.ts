@@ -95,7 +95,19 @@ async function main(argv: string[]): Promise<void> {
   void transcode.init();
   // However the process ends from here on, no ffmpeg is left behind (each also has a watchdog on its stdin pipe).
   process.on("exit", () => transcode.killAll());
-  const load = new LoadMonitor({ maxCpu: config.admissionMaxCpu }, (s) => metrics.processCpu.set(s.cpu));
+  // Once a second: the load admission control reads, and what the media socket counted since the last second.
+  const muxReported = { ...mux.counters };
+  const mediaSocket = mux;
+  const load = new LoadMonitor({ maxCpu: config.admissionMaxCpu }, (s) => {
+    metrics.processCpu.set(s.cpu);
+    metrics.usPerPacket.set(Math.round(load.usPerPacket * 100) / 100);
+    const c = mediaSocket.counters;
+    metrics.packetsDropped.labels("send_failed").inc(c.sendDropped - muxReported.sendDropped);
+    metrics.udpPackets.labels("unknown_source").inc(c.unknownSource - muxReported.unknownSource);
+    metrics.udpPackets.labels("send_error").inc(c.sendErrors - muxReported.sendErrors);
+    metrics.udpPackets.labels("socket_error").inc(c.socketErrors - muxReported.socketErrors);
+    Object.assign(muxReported, c);
+  });
   const registry = new RoomRegistry({ config, metrics, log, recordings, transcode, load });
   const web = await loadWebAssets();
   const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings, transcode });

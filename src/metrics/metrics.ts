@@ -192,6 +192,17 @@ export class Metrics {
     help: "WHEP sessions refused with 503 because the server's load was at its limit",
     registers: [this.registry],
   });
+  readonly usPerPacket = new Gauge({
+    name: "roomcast_forward_cpu_microseconds_per_packet",
+    help: "CPU time per packet forwarded to a viewer, as admission control last measured it",
+    registers: [this.registry],
+  });
+  readonly udpPackets = new Counter({
+    name: "roomcast_udp_media_events_total",
+    help: "The media socket: datagrams from sources no session claimed, and send errors (mostly ICMP from clients that left)",
+    labelNames: ["event"] as const,
+    registers: [this.registry],
+  });
   readonly processCpu = new Gauge({
     name: "roomcast_process_cpu_ratio",
     help: "Share of one core the server used over the last second (what admission control reads)",
