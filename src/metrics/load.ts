@@ -30,9 +30,16 @@ export function overloaded(samples: readonly LoadSample[], policy: LoadPolicy): 
 export const DEFAULT_US_PER_PACKET = 30;
 /**
  * An admitted viewer's packets show in the CPU samples only once it has connected and a whole sample has passed:
- * until then its expected cost is reserved, so a burst of WHEP POSTs cannot all fit in the same headroom.
+ * until then its expected cost is reserved, so a burst of WHEP POSTs cannot all fit in the same headroom. The
+ * session releases it RESERVATION_MS after connecting (or at once when it fails); one never released lapses.
  */
-export const RESERVATION_MS = 3000;
+export const RESERVATION_MS = 2500;
+const RESERVATION_MAX_MS = 60_000;
+
+/** An admitted viewer's reserved share; release() is idempotent. */
+export interface Reservation {
+  release(afterMs?: number): void;
+}
 /** Seconds of forwarding at this rate or more give a per-packet cost worth learning from. */
 const MIN_FORWARDED_PER_SEC = 2000;
 
@@ -57,6 +64,8 @@ export function fits(input: AdmissionInput, policy: LoadPolicy): boolean {
   return input.cpu + added < policy.maxCpu;
 }
 
+const NO_RESERVATION: Reservation = { release: () => undefined };
+
 export class LoadMonitor {
   readonly samples: LoadSample[] = [];
   readonly #policy: LoadPolicy;
@@ -65,7 +74,7 @@ export class LoadMonitor {
   #lastAt = performance.now();
   #forwarded = 0;
   #usPerPacket = DEFAULT_US_PER_PACKET;
-  #reservations: { pps: number; at: number }[] = [];
+  #reservations: { pps: number; at: number; released: boolean }[] = [];
 
   readonly #onSample: ((s: LoadSample) => void) | undefined;
 
@@ -117,15 +126,21 @@ export class LoadMonitor {
    * limit for two seconds, or when the measured cost of its packets (and of the viewers admitted in the last
    * RESERVATION_MS) would take the server past its limit. An admitted viewer's cost is reserved.
    */
-  admit(pps: number, now = performance.now()): boolean {
-    if (this.#policy.maxCpu <= 0) return true;
-    if (this.overloaded()) return false;
-    this.#reservations = this.#reservations.filter((r) => now - r.at < RESERVATION_MS);
+  admit(pps: number, now = performance.now()): Reservation | undefined {
+    if (this.#policy.maxCpu <= 0) return NO_RESERVATION;
+    if (this.overloaded()) return undefined;
+    this.#reservations = this.#reservations.filter((r) => !r.released && now - r.at < RESERVATION_MAX_MS);
     const reservedPps = this.#reservations.reduce((sum, r) => sum + r.pps, 0);
     const cpu = this.current?.cpu ?? 0;
-    if (!fits({ cpu, usPerPacket: this.#usPerPacket, reservedPps, newPps: pps }, this.#policy)) return false;
-    this.#reservations.push({ pps, at: now });
-    return true;
+    if (!fits({ cpu, usPerPacket: this.#usPerPacket, reservedPps, newPps: pps }, this.#policy)) return undefined;
+    const entry = { pps, at: now, released: false };
+    this.#reservations.push(entry);
+    return {
+      release(afterMs = 0) {
+        if (afterMs <= 0) entry.released = true;
+        else setTimeout(() => (entry.released = true), afterMs).unref?.();
+      },
+    };
   }
 
   close(): void {

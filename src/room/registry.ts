@@ -1,6 +1,7 @@
 // The server's rooms, and the index from secret session ids (the Location URLs) to sessions.
 import { HttpError, noPublisher, publisherExists, serviceUnavailable } from "../errors.ts";
 import type { ParsedOffer } from "../rtc/sdp.ts";
+import { RESERVATION_MS } from "../metrics/load.ts";
 import type { RoomContext } from "./context.ts";
 import type { PublisherSession } from "./publisher.ts";
 import { Room, type PublishOptions, type RoomSummary } from "./room.ts";
@@ -88,11 +89,20 @@ export class RoomRegistry {
     if (this.#closed) throw serviceUnavailable("server is shutting down");
     const room = this.#rooms.get(name);
     if (!room || !room.publisher || room.publisher.closed) throw noPublisher();
-    if (this.#ctx.load && !this.#ctx.load.admit(room.viewerPacketRate(layer))) {
+    const reservation = this.#ctx.load ? this.#ctx.load.admit(room.viewerPacketRate(layer)) : undefined;
+    if (this.#ctx.load && !reservation) {
       this.#ctx.metrics.admissionRejected.inc();
       throw new HttpError(503, "server is at capacity, try again shortly", { "Retry-After": String(ADMISSION_RETRY_AFTER_SEC) });
     }
-    const session = room.createViewer(offer, layer);
+    let session: ViewerSession;
+    try {
+      session = room.createViewer(offer, layer);
+    } catch (err) {
+      reservation?.release();
+      throw err;
+    }
+    // Its cost is reserved until the CPU figures show it: a little after it connects, or at once if it never does.
+    session.onSettled((connected) => reservation?.release(connected ? RESERVATION_MS : 0));
     try {
       const answer = await session.answer(sdp);
       if (session.closed) throw noPublisher();

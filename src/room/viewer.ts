@@ -68,6 +68,7 @@ export class ViewerSession {
   readonly peer: SessionPeer;
   #bindings: Binding[] = [];
   #watch: ConnectionWatch | undefined;
+  #settled: ((connected: boolean) => void)[] = [];
   #closed = false;
   readonly #ctx: RoomContext;
   readonly #events: ViewerEvents;
@@ -223,13 +224,28 @@ export class ViewerSession {
       disconnectGraceMs: Math.min(10_000, this.#ctx.config.connectTimeoutSec * 1000),
       onState: (state) => {
         this.state = state;
-        if (state === "connected") this.#startForwarding();
+        if (state === "connected") {
+          this.#settle(true);
+          this.#startForwarding();
+        }
         // A viewer whose transport is in trouble is skipped until it recovers or is reaped.
         else for (const b of this.#bindings) b.stream?.pause(true);
       },
       onDead: (reason) => this.close(reason),
     });
     return answer;
+  }
+
+  /** Called once: when the viewer first connects (true) or closes without having connected (false). */
+  onSettled(fn: (connected: boolean) => void): void {
+    if (this.#closed) fn(false);
+    else this.#settled.push(fn);
+  }
+
+  #settle(connected: boolean): void {
+    const fns = this.#settled;
+    this.#settled = [];
+    for (const fn of fns) fn(connected);
   }
 
   /** Packets flow only once DTLS is up; a keyframe is requested at once so the first picture comes quickly. */
@@ -292,6 +308,7 @@ export class ViewerSession {
     if (this.#closed) return;
     this.#closed = true;
     this.state = "closed";
+    this.#settle(false);
     this.#watch?.stop();
     for (const b of this.#bindings) {
       const stream = b.stream;
