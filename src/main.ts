@@ -8,7 +8,7 @@ import { Recordings } from "./media/recorder/recordings.ts";
 import { TranscodeService } from "./media/transcode/transcodeService.ts";
 import { LoadMonitor } from "./metrics/load.ts";
 import { Metrics } from "./metrics/metrics.ts";
-import { openUdpSocket, serve } from "./platform/bun.ts";
+import { openUdpSocket, serve, type SocketBuffers } from "./platform/bun.ts";
 import { loadWebAssets } from "./platform/webAssets.ts";
 import { RoomRegistry } from "./room/registry.ts";
 import { UdpMux, type DatagramSocket } from "./rtc/udpMux.ts";
@@ -16,6 +16,14 @@ import { installUdpMux } from "./rtc/weriftMux.ts";
 import { VERSION } from "./version.ts";
 
 const SHUTDOWN_DEADLINE_MS = 4500;
+/**
+ * The media socket's kernel buffers. Every viewer's packets leave through it, and a packet is charged to it until
+ * the NIC (or, on loopback, the receiver) takes it: Linux's 212 KB default holds under 100 full-size packets for
+ * the whole server. Receiving is kept moderate on purpose: a server that falls behind should drop, not queue
+ * seconds of video and deliver all of it late.
+ */
+const MEDIA_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
+const MEDIA_RECEIVE_BUFFER_BYTES = 1024 * 1024;
 /** Within the deadline: recordings are final long before this; only an mkv remux still running is cut short. */
 const RECORDINGS_BUDGET_MS = 3000;
 
@@ -52,7 +60,7 @@ async function main(argv: string[]): Promise<void> {
   // All media on one UDP port (the first free one of RTC_PORT_MIN..MAX, else one the system picks).
   let mux: UdpMux | undefined;
   const ports = config.rtcPortRange ? Array.from({ length: config.rtcPortRange[1] - config.rtcPortRange[0] + 1 }, (_, i) => (config.rtcPortRange as [number, number])[0] + i) : [0];
-  let socket: DatagramSocket | undefined;
+  let socket: (DatagramSocket & { buffers: SocketBuffers | undefined }) | undefined;
   let lastSocketErrorLog = 0;
   let lastError: unknown;
   for (const port of ports) {
@@ -68,7 +76,7 @@ async function main(argv: string[]): Promise<void> {
           lastSocketErrorLog = now;
           log.info({ err: err.message, socketErrors: mux?.counters.socketErrors }, "media socket error (a client that left, usually)");
         },
-      });
+      }, { sendBytes: MEDIA_SEND_BUFFER_BYTES, receiveBytes: MEDIA_RECEIVE_BUFFER_BYTES });
       break;
     } catch (err) {
       lastError = err;
@@ -80,7 +88,14 @@ async function main(argv: string[]): Promise<void> {
   }
   mux = new UdpMux(socket);
   installUdpMux(mux);
-  log.info({ udpPort: mux.port }, `media on UDP port ${mux.port}`);
+  const buffers = socket.buffers;
+  log.info({ udpPort: mux.port, sendBuffer: buffers?.sendBytes, receiveBuffer: buffers?.receiveBytes }, `media on UDP port ${mux.port}`);
+  if (buffers && buffers.sendBytes < MEDIA_SEND_BUFFER_BYTES) {
+    log.warn(
+      buffers,
+      "the kernel granted the media socket a smaller send buffer than asked: for many viewers, raise net.core.wmem_max to 4194304 (sysctl)",
+    );
+  }
 
   const metrics = new Metrics();
   const authorizer = new Authorizer(config);

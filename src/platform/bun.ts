@@ -49,6 +49,55 @@ export async function fileRangeBody(path: string, start: number, end: number): P
   return Readable.toWeb(createReadStream(path, { start, end })) as unknown as ReadableStream<Uint8Array>;
 }
 
+/** What the media socket's kernel buffers were set to; the kernel caps them at net.core.wmem_max / rmem_max. */
+export interface SocketBuffers {
+  sendBytes: number;
+  receiveBytes: number;
+}
+
+const SOL_SOCKET = 1;
+const SO_SNDBUF = 7;
+const SO_RCVBUF = 8;
+
+/**
+ * Sets a socket's kernel buffers through libc (Bun's UDP socket has no option for them). Returns what the kernel
+ * granted (Linux reports double the bytes, capped by net.core.wmem_max / rmem_max), or undefined without libc.
+ */
+function setSocketBuffers(fd: number, sendBytes: number, receiveBytes: number): SocketBuffers | undefined {
+  try {
+    // Loaded on first use: bun:ffi exists only under Bun, and only this needs it.
+    const { dlopen, FFIType, ptr } = require("bun:ffi") as typeof import("bun:ffi");
+    let libc;
+    for (const name of ["libc.so.6", "libc.so", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"]) {
+      try {
+        libc = dlopen(name, {
+          setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+          getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+        });
+        break;
+      } catch {
+        // Try the next name.
+      }
+    }
+    if (!libc) return undefined;
+    const value = new Int32Array(1);
+    const out = new Int32Array(1);
+    const length = new Uint32Array([4]);
+    const granted = (option: number, bytes: number) => {
+      value[0] = bytes;
+      libc.symbols.setsockopt(fd, SOL_SOCKET, option, ptr(value), 4);
+      length[0] = 4;
+      libc.symbols.getsockopt(fd, SOL_SOCKET, option, ptr(out), ptr(length));
+      return out[0] as number;
+    };
+    const result = { sendBytes: granted(SO_SNDBUF, sendBytes), receiveBytes: granted(SO_RCVBUF, receiveBytes) };
+    libc.close();
+    return result;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface UdpHandlers {
   onData(data: Buffer, port: number, address: string): void;
   onError(err: Error): void;
@@ -58,7 +107,12 @@ export interface UdpHandlers {
  * The media socket: a Bun UDP socket, whose sendMany is one sendmmsg for a whole batch. Errors (an ICMP
  * unreachable reported on the socket, say) are handed to onError and never thrown at the event loop.
  */
-export async function openUdpSocket(host: string, port: number, handlers: UdpHandlers): Promise<import("../rtc/udpMux.ts").DatagramSocket> {
+export async function openUdpSocket(
+  host: string,
+  port: number,
+  handlers: UdpHandlers,
+  buffers?: { sendBytes: number; receiveBytes: number },
+): Promise<import("../rtc/udpMux.ts").DatagramSocket & { buffers: SocketBuffers | undefined }> {
   const socket = await Bun.udpSocket({
     hostname: host,
     port,
@@ -74,8 +128,12 @@ export async function openUdpSocket(host: string, port: number, handlers: UdpHan
       },
     },
   });
+  // Bun declares no fd on its UDP socket, though it has one.
+  const fd = (socket as unknown as { fd?: number }).fd;
+  const granted = buffers && typeof fd === "number" && fd >= 0 ? setSocketBuffers(fd, buffers.sendBytes, buffers.receiveBytes) : undefined;
   return {
     port: socket.port,
+    buffers: granted,
     send: (data, p, address) => socket.send(data, p, address),
     sendMany: (packets) => socket.sendMany(packets),
     close: () => socket.close(),
