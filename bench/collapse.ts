@@ -162,12 +162,14 @@ export async function main(args: string[]): Promise<number> {
     await lite.send({ t: "windowStart" }, 10_000);
     const wc0 = processCpuUs(pid) ?? 0;
     const drops0 = rcvbufErrors();
+    const serverBefore = await readCounters(server.url, 3000);
     const wt0 = performance.now();
     const knocking = lite.viewers(server.url, room, more, 2, 0, worker.timeOrigin);
     await sleep(opts.windowSec * 1000);
     await lite.send({ t: "windowEnd" }, 10_000);
     const windowCpu = ((processCpuUs(pid) ?? 0) - wc0) / 1e6 / ((performance.now() - wt0) / 1000);
     const receiveBufferDrops = rcvbufErrors() - drops0;
+    const serverAfter = await readCounters(server.url, 3000);
     const knocked = await knocking;
     await sleep(500);
     const collected = await lite.collect();
@@ -176,7 +178,10 @@ export async function main(args: string[]): Promise<number> {
     const admitted = fill.admitted + knocked.admitted;
     const refused = knocked.refused;
     const failed = fill.failed + knocked.failed;
+    // What the viewers read, counted from RTP sequence numbers: a client too slow to read counts against the server.
     const delivered = collected.expected > 0 ? collected.received / collected.expected : 0;
+    const sendFailed = (serverAfter?.dropped ?? 0) - (serverBefore?.dropped ?? 0);
+    const forwardedInWindow = (serverAfter?.forwarded ?? 0) - (serverBefore?.forwarded ?? 0);
     const worst = collected.delivered.length ? Math.min(...collected.delivered) : 0;
     const p50 = pct(collected.latencyMs, 50);
     const p99 = pct(collected.latencyMs, 99);
@@ -191,7 +196,7 @@ export async function main(args: string[]): Promise<number> {
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         `| ${capacity} | ${attempted} | ${admitted} | ${refused} | ${failed} | ${delivered.toFixed(4)} | ${worst.toFixed(4)} | ${p50.toFixed(2)} | ${p99.toFixed(2)} | ${(windowCpu * 100).toFixed(0)} |`,
         "",
-        `packets lost: ${collected.expected - collected.received} of ${collected.expected}; dropped by the kernel at full receive buffers (the viewers' sockets) meanwhile: ${receiveBufferDrops}`,
+        `of ${collected.expected} packets due to the admitted viewers, ${collected.received} were read; the kernel dropped ${receiveBufferDrops} at full receive buffers (the viewers' sockets, when their one-core client falls behind); the server handed ${forwardedInWindow} packets to its socket and counted ${sendFailed} it could not send`,
         `${usPerPacket.toFixed(2)} µs/packet at ${admittedNow} viewers; ${admittedDuringWindow} more admitted while knocking; lite client CPU ${((collected.cpu.user + collected.cpu.system) / 1e6).toFixed(1)} s in all`,
         `machine: ${JSON.stringify(machine())}`,
       ].join("\n"),
@@ -206,6 +211,8 @@ export async function main(args: string[]): Promise<number> {
         refused,
         failed,
         deliveredRatio: Number(delivered.toFixed(5)),
+        serverForwarded: forwardedInWindow,
+        serverSendFailed: sendFailed,
         worstViewerDelivered: Number(worst.toFixed(5)),
         p50LatencyMs: Number(p50.toFixed(2)),
         p99LatencyMs: Number(p99.toFixed(2)),

@@ -54,6 +54,8 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
       LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL ?? "warn",
       DATA_DIR: join(cwd, "data"),
       RECORD_DIR: join(cwd, "recordings"),
+      // JavaScriptCore's own switches (BUN_JSC_logGC=true, say) pass through, for diagnosis.
+      ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith("BUN_JSC_") && e[1] !== undefined)),
       ...opts.env,
     },
   });
