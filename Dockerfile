@@ -17,8 +17,8 @@ WORKDIR /data
 ENV RECORD_DIR=/data/recordings \
     DATA_DIR=/data \
     RTC_PORT_MIN=40000 \
-    RTC_PORT_MAX=40100
+    RTC_PORT_MAX=40000
 VOLUME ["/data"]
-EXPOSE 8080/tcp 40000-40100/udp
+EXPOSE 8080/tcp 40000/udp
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/roomcast"]

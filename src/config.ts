@@ -249,8 +249,9 @@ export function loadConfig(env: Env): Config {
     if (portMinRaw === undefined) throw new ConfigError("RTC_PORT_MIN", "must be set together with RTC_PORT_MAX");
     if (portMaxRaw === undefined) throw new ConfigError("RTC_PORT_MAX", "must be set together with RTC_PORT_MIN");
     const min = int(env, "RTC_PORT_MIN", 0, 1024, 65534);
-    const max = int(env, "RTC_PORT_MAX", 0, 1025, 65535);
-    if (max <= min) throw new ConfigError("RTC_PORT_MAX", `must be greater than RTC_PORT_MIN (${min}), got ${max}`);
+    const max = int(env, "RTC_PORT_MAX", 0, 1024, 65535);
+    // Equal is a range of one: all media shares one port anyway.
+    if (max < min) throw new ConfigError("RTC_PORT_MAX", `must be at least RTC_PORT_MIN (${min}), got ${max}`);
     rtcPortRange = [min, max];
   }
 

@@ -12,6 +12,7 @@ import {
 import { networkInterfaces } from "node:os";
 import type { Config } from "../config.ts";
 import type { CodecInfo } from "./codecs.ts";
+import { muxInstalled } from "./weriftMux.ts";
 
 export interface PeerOptions {
   audio: CodecInfo | undefined;
@@ -64,7 +65,9 @@ export function createPeer(config: Config, opts: PeerOptions): RTCPeerConnection
     iceUseIpv4: true,
     iceUseIpv6: false,
     iceAdditionalHostAddresses: onlyLoopback() ? ["127.0.0.1"] : undefined,
-    icePortRange: config.rtcPortRange,
+    // With the UDP mux every peer is on its one port, taken from the range at start; werift itself would refuse a
+    // range of one port.
+    icePortRange: muxInstalled() ? undefined : config.rtcPortRange,
     bundlePolicy: "max-bundle",
   });
 }

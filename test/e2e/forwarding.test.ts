@@ -43,3 +43,51 @@ describe.each(["VP8", "H264", "H265"] as const)("forwarding %s", (codec) => {
     await Promise.all([pub.close(), v1.close(), v2.close()]);
   });
 });
+
+describe("one UDP port for all media", () => {
+  it("RTC_PORT_MIN = RTC_PORT_MAX: every answer's candidates use that port, and two rooms' media flows through it", async () => {
+    // A port free now: bound once here, then released for the server.
+    const { createSocket } = await import("node:dgram");
+    const probe = createSocket("udp4");
+    const port = await new Promise<number>((res) => probe.bind(0, "127.0.0.1", () => res(probe.address().port)));
+    await new Promise<void>((res) => probe.close(() => res()));
+    const one = await startServer({ RTC_PORT_MIN: String(port), RTC_PORT_MAX: String(port) });
+    try {
+      const sessions: { room: string; pub: Awaited<ReturnType<typeof publish>>; viewer: Awaited<ReturnType<typeof play>> }[] = [];
+      for (const room of ["mux-a", "mux-b"]) {
+        const pub = await publish(one.url, room);
+        const viewer = await play(one.url, room);
+        sessions.push({ room, pub, viewer });
+        for (const sdp of [pub.answer, viewer.answer]) {
+          const ports = [...sdp.matchAll(/^a=candidate:\S+ \d+ udp \d+ \S+ (\d+) typ/gim)].map((m) => Number(m[1]));
+          expect(ports.length).toBeGreaterThan(0);
+          expect(new Set(ports)).toEqual(new Set([port]));
+        }
+      }
+      for (const { room } of sessions) await waitRoomConnected(one.url, room, 1);
+      await Promise.all(sessions.map(({ pub }) => pub.sendVideo(100, 2)));
+      await waitFor(() => sessions.every(({ viewer }) => viewer.videoIndexes.length >= 100), 10_000, "both rooms' packets");
+      // Each viewer got its own room's stream, complete and in order: the shared socket routed by session.
+      for (const { viewer } of sessions) {
+        expect(viewer.videoIndexes).toEqual([...Array(100).keys()]);
+        expect(viewer.corrupt).toBe(0);
+      }
+      const metrics = await (await fetch(`${one.url}/metrics`)).text();
+      expect(metrics).toMatch(/^roomcast_forward_cpu_microseconds_per_packet \S+$/m);
+      await Promise.all(sessions.flatMap(({ pub, viewer }) => [pub.close(), viewer.close()]));
+    } finally {
+      await one.stop();
+    }
+  });
+
+  it("a port already taken stops the start with one line naming the range", async () => {
+    const { createSocket } = await import("node:dgram");
+    const taken = createSocket("udp4");
+    const port = await new Promise<number>((res) => taken.bind(0, "0.0.0.0", () => res(taken.address().port)));
+    try {
+      await expect(startServer({ RTC_PORT_MIN: String(port), RTC_PORT_MAX: String(port) })).rejects.toThrow(/cannot bind a UDP port for media in/);
+    } finally {
+      taken.close();
+    }
+  });
+});
