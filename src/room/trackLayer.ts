@@ -265,6 +265,8 @@ export class TrackLayer {
 
   /** Called once a second by the room: bitrate over the last tick. */
   tick(elapsedMs: number): void {
+    // A PLI can be lost, or throttled when it was asked: viewers waiting to switch here ask again each second.
+    if (this.#pending.length > 0) this.requestKeyframe();
     const delta = this.counters.bytes - this.#bytesAtTick;
     this.#bytesAtTick = this.counters.bytes;
     this.bitrate = elapsedMs > 0 ? Math.round((delta * 8 * 1000) / elapsedMs) : 0;
