@@ -69,14 +69,12 @@ class LiteWorker {
     });
   }
 
-  /** niced: the knocking process, so its peer set-ups never starve the process that counts what arrives. */
-  static async start(cpus: string | undefined, maxSeconds: number, niced = false): Promise<LiteWorker> {
+  static async start(cpus: string | undefined, maxSeconds: number): Promise<LiteWorker> {
     const script = join(import.meta.dir, "lib/liteViewers.ts");
     // BENCH_LITE_PROF=DIR profiles the viewers' processes (bun --cpu-prof), for when the client is the bottleneck.
     const prof = process.env.BENCH_LITE_PROF;
     const args = prof ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${prof}`, script] : [script];
-    const cmd = niced ? "nice" : process.execPath;
-    return new LiteWorker(await spawnChild({ cmd, args: niced ? ["-n", "19", process.execPath, ...args] : args, cpus, maxSeconds }));
+    return new LiteWorker(await spawnChild({ cmd: process.execPath, args, cpus, maxSeconds }));
   }
 
   send(body: DistributiveOmit<LiteCommand, "id"> & { publisherTimeOrigin?: number }, timeoutMs: number): Promise<LiteReply> {
@@ -136,7 +134,7 @@ export async function main(args: string[]): Promise<number> {
       const f1 = (await readCounters(server.url, 5000))?.forwarded ?? 0;
       const sec = (performance.now() - t0) / 1000;
       const l1 = processCpuUs(lite?.child.pid ?? -1) ?? 0;
-      return { share: (c1 - c0) / 1e6 / sec, pps: (f1 - f0) / sec, usPerPacket: (c1 - c0) / Math.max(1, f1 - f0), clientShare: (l1 - l0) / 1e6 / sec };
+      return { share: (c1 - c0) / 1e6 / sec, usPerPacket: (c1 - c0) / Math.max(1, f1 - f0), clientShare: (l1 - l0) / 1e6 / sec };
     };
     await sleep(1000);
     const idle = await measure(3000);
@@ -153,7 +151,6 @@ export async function main(args: string[]): Promise<number> {
     const full = await measure(3000);
     const perViewer = (full.share - idle.share) / Math.max(1, admittedNow);
     const capacity = Math.floor((1 - idle.share) / perViewer);
-    const perViewerPps = full.pps / Math.max(1, admittedNow);
     log(`${admittedNow} viewers connected: server at ${(full.share * 100).toFixed(0)} % of its core, ${full.usPerPacket.toFixed(2)} µs/packet, ${(perViewer * 100).toFixed(3)} % of the core per viewer → one core carries ${capacity} viewers; the viewers' process at ${(full.clientShare * 100).toFixed(0)} % of its core`);
 
     // 3. Overload: another process keeps knocking until twice the capacity has tried, while a window measures
@@ -187,7 +184,6 @@ export async function main(args: string[]): Promise<number> {
     const p99 = pct(collected.latencyMs, 99);
     const admittedDuringWindow = knocked.admitted;
     const usPerPacket = full.usPerPacket;
-    void perViewerPps;
 
     console.log(
       [

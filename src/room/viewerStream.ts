@@ -68,16 +68,8 @@ interface FastPath {
   extension: Buffer | undefined;
 }
 
-export interface StreamCounters {
-  sent: number;
-  /** Packets not sent because the viewer's transport was not usable (failed, restarting, closed). */
-  skipped: number;
-  resent: number;
-}
-
 export class ViewerStream {
   readonly sender: RTCRtpSender;
-  readonly counters: StreamCounters = { sent: 0, skipped: 0, resent: 0 };
   readonly #state: SenderState;
   readonly #pc: RTCPeerConnection;
   #fast: FastPath | undefined;
@@ -138,10 +130,8 @@ export class ViewerStream {
       this.sender.sendRtp(rtp).catch(noop);
       return;
     }
-    if (this.#paused || fast.target.transport.closed) {
-      this.counters.skipped++;
-      return;
-    }
+    // Nothing for a viewer whose transport is in trouble (disconnected, restarting, closed).
+    if (this.#paused || fast.target.transport.closed) return;
     const header = rtp.header;
     if (this.#switchStep !== undefined) {
       if (this.#lastSeq >= 0) {
@@ -163,7 +153,6 @@ export class ViewerStream {
     s.rtpTimestamp = ts;
     s.packetCount = (s.packetCount + 1) >>> 0;
     s.octetCount += rtp.payload.length;
-    this.counters.sent++;
   }
 
   /**
@@ -179,7 +168,6 @@ export class ViewerStream {
     if (!source) return false;
     this.#send(fast, source, seq, (source.header.timestamp + this.#tsOffset) >>> 0);
     this.#state.retransmittedPacketsSent = (this.#state.retransmittedPacketsSent ?? 0) + 1;
-    this.counters.resent++;
     flushSends();
     return true;
   }
