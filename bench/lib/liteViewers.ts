@@ -8,8 +8,8 @@
 // JSON lines on stdin / stdout, as the forwarding benchmark's client worker (commands below); exits when stdin
 // closes. Run with bun.
 import { createInterface } from "node:readline";
-import * as werift from "werift";
 import { RTCPeerConnection, RTCRtpCodecParameters, useNACK, useOPUS, usePLI } from "werift";
+import { replaceUdp4Transports } from "../../src/rtc/weriftMux.ts";
 import { PROBE_OFFSET, rtpPayloadOffset } from "./rtp.ts";
 
 export type LiteCommand =
@@ -200,8 +200,7 @@ class BunUdpTransport {
     return Promise.resolve();
   };
 }
-// werift's ESM bundle exports UdpTransport though its declarations leave it out.
-(werift as unknown as { UdpTransport: { init: (type: string) => Promise<unknown> } }).UdpTransport.init = () => BunUdpTransport.open();
+replaceUdp4Transports(() => BunUdpTransport.open());
 
 const viewers: LiteViewer[] = [];
 const latency: number[] = [];

@@ -5,8 +5,6 @@
 export interface LoadSample {
   /** Share of one core the process used over the last second (user + system). */
   cpu: number;
-  /** RTP packets forwarded to viewers over the last second. */
-  forwarded?: number;
   /** How late the once-a-second timer fired, in ms: event-loop congestion. */
   lagMs: number;
 }
@@ -94,7 +92,7 @@ export class LoadMonitor {
     const forwarded = this.#forwarded;
     this.#forwarded = 0;
     const cpuUs = cpu.user + cpu.system;
-    const sample = { cpu: cpuUs / 1000 / Math.max(1, elapsedMs), lagMs: Math.max(0, elapsedMs - 1000), forwarded };
+    const sample = { cpu: cpuUs / 1000 / Math.max(1, elapsedMs), lagMs: Math.max(0, elapsedMs - 1000) };
     if ((forwarded * 1000) / Math.max(1, elapsedMs) >= MIN_FORWARDED_PER_SEC) {
       // Smoothed, but quick to follow: a cost that rises (more rooms, bigger packets) is learnt within seconds.
       this.#usPerPacket = 0.5 * this.#usPerPacket + 0.5 * (cpuUs / forwarded);
@@ -123,8 +121,9 @@ export class LoadMonitor {
 
   /**
    * Admission for a viewer that would be sent `pps` packets a second: refused while the server has been at its
-   * limit for two seconds, or when the measured cost of its packets (and of the viewers admitted in the last
-   * RESERVATION_MS) would take the server past its limit. An admitted viewer's cost is reserved.
+   * limit for two seconds, or when the measured cost of its packets (and of the viewers admitted whose cost the
+   * CPU figure does not show yet) would take the server past its limit. An admitted viewer's cost is reserved
+   * until its session releases it.
    */
   admit(pps: number, now = performance.now()): Reservation | undefined {
     if (this.#policy.maxCpu <= 0) return NO_RESERVATION;

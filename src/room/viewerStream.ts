@@ -7,7 +7,7 @@
 // Until the fast path is ready (no DTLS keys yet, or the peer is not on the mux, as under Node in tests) packets
 // go through werift's sendRtp as before.
 import type { RTCPeerConnection, RTCRtpSender, RtpPacket } from "werift";
-import { SrtpStreamProtector, localSrtpKeys } from "../rtc/srtpProtect.ts";
+import { SrtpStreamProtector, localSrtpKeys, view } from "../rtc/srtpProtect.ts";
 import { mediaTarget, muxInstalled, type MediaTarget } from "../rtc/weriftMux.ts";
 
 const noop = () => undefined;
@@ -195,6 +195,6 @@ export class ViewerStream {
     buf.writeUInt32BE(this.#state.ssrc >>> 0, 8);
     if (ext !== undefined) buf.set(ext, RTP_HEADER);
     const n = fast.protector.protect(buf, headerLength, plain);
-    mux.queue(new Uint8Array(buf.buffer, buf.byteOffset, n), fast.target.port, fast.target.address);
+    mux.queue(view(buf, 0, n), fast.target.port, fast.target.address);
   }
 }

@@ -25,17 +25,25 @@ export interface MediaTarget {
 let installed: UdpMux | undefined;
 
 /**
- * From now on every werift ICE agent gets its IPv4 host transport from the mux. IPv6 (off in roomcast) keeps
- * werift's own sockets. Returns the undo, for tests.
+ * From now on werift's ICE agents get their IPv4 UDP transports from `make`; IPv6 (off in roomcast) keeps
+ * werift's own sockets. Returns the undo. The benchmark's viewers use it too, with a socket each.
  */
-export function installUdpMux(mux: UdpMux): () => void {
+export function replaceUdp4Transports(make: () => Promise<unknown>): () => void {
   // werift's ESM bundle exports UdpTransport at run time though its declarations leave it out.
   const cls = (werift as unknown as { UdpTransport: UdpTransportClass }).UdpTransport;
   const original = cls.init.bind(cls);
-  cls.init = (type: string, options?: unknown) => (type === "udp4" ? Promise.resolve(mux.createTransport()) : original(type, options));
-  installed = mux;
+  cls.init = (type: string, options?: unknown) => (type === "udp4" ? make() : original(type, options));
   return () => {
     cls.init = original;
+  };
+}
+
+/** From now on every werift ICE agent gets its IPv4 host transport from the mux. Returns the undo, for tests. */
+export function installUdpMux(mux: UdpMux): () => void {
+  const restore = replaceUdp4Transports(() => Promise.resolve(mux.createTransport()));
+  installed = mux;
+  return () => {
+    restore();
     installed = undefined;
   };
 }
