@@ -10,7 +10,7 @@ RUN bun run build && ./dist/roomcast --version
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ffmpeg ca-certificates \
+ && apt-get install -y --no-install-recommends ffmpeg ca-certificates libssl3 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/dist/roomcast /usr/local/bin/roomcast
 WORKDIR /data

@@ -12,6 +12,7 @@ import { openUdpSocket, serve, type SocketBuffers } from "./platform/bun.ts";
 import { loadWebAssets } from "./platform/webAssets.ts";
 import { RoomRegistry } from "./room/registry.ts";
 import { UdpMux, type DatagramSocket } from "./rtc/udpMux.ts";
+import { nativeCrypto } from "./rtc/nativeCrypto.ts";
 import { installUdpMux } from "./rtc/weriftMux.ts";
 import { VERSION } from "./version.ts";
 
@@ -89,7 +90,11 @@ async function main(argv: string[]): Promise<void> {
   mux = new UdpMux(socket);
   installUdpMux(mux);
   const buffers = socket.buffers;
-  log.info({ udpPort: mux.port, sendBuffer: buffers?.sendBytes, receiveBuffer: buffers?.receiveBytes }, `media on UDP port ${mux.port}`);
+  const srtpByLibcrypto = nativeCrypto() !== undefined;
+  log.info({ udpPort: mux.port, sendBuffer: buffers?.sendBytes, receiveBuffer: buffers?.receiveBytes, srtpByLibcrypto }, `media on UDP port ${mux.port}`);
+  if (!srtpByLibcrypto) {
+    log.warn("no libcrypto (OpenSSL) found: forwarded packets are encrypted with node:crypto, at about twice the CPU (install libssl3)");
+  }
   if (buffers && buffers.sendBytes < MEDIA_SEND_BUFFER_BYTES) {
     log.warn(
       buffers,

@@ -59,42 +59,73 @@ const SOL_SOCKET = 1;
 const SO_SNDBUF = 7;
 const SO_RCVBUF = 8;
 
+/** A C function's signature for bun:ffi, by its type names ("ptr", "i32", "u64_fast", "void"...). */
+export interface NativeFunction {
+  args: readonly string[];
+  returns: string;
+}
+
+/** A shared library's functions, callable from JS; pointers are plain numbers. */
+export interface NativeLibrary<Names extends string> {
+  symbols: Record<Names, (...args: (number | null | Uint8Array | Int32Array)[]) => number>;
+  /** The address of a buffer's first byte plus offset; stable for the buffer's life (bun:ffi pins it). */
+  pointer(buf: Uint8Array | Int32Array, offset?: number): number;
+  close(): void;
+}
+
+/**
+ * Opens the first of `names` that loads and has every function in `functions`, through bun:ffi. Undefined under
+ * Node (in tests) or when no such library is on the machine: callers keep a path of their own without it.
+ */
+export function loadNativeLibrary<Names extends string>(
+  names: readonly string[],
+  functions: Record<Names, NativeFunction>,
+): NativeLibrary<Names> | undefined {
+  if (typeof Bun === "undefined") return undefined;
+  // Loaded on first use: bun:ffi exists only under Bun.
+  const ffi = require("bun:ffi") as typeof import("bun:ffi");
+  for (const name of names) {
+    try {
+      // bun:ffi takes the type names as strings; its declarations want its own enum.
+      const lib = ffi.dlopen(name, functions as unknown as Record<Names, import("bun:ffi").FFIFunction>);
+      return {
+        symbols: lib.symbols as unknown as NativeLibrary<Names>["symbols"],
+        pointer: (buf, offset) => ffi.ptr(buf, offset),
+        close: () => lib.close(),
+      };
+    } catch {
+      // Not this name, or not every function in it: try the next.
+    }
+  }
+  return undefined;
+}
+
 /**
  * Sets a socket's kernel buffers through libc (Bun's UDP socket has no option for them). Returns what the kernel
  * granted (Linux reports double the bytes, capped by net.core.wmem_max / rmem_max), or undefined without libc.
  */
 function setSocketBuffers(fd: number, sendBytes: number, receiveBytes: number): SocketBuffers | undefined {
+  const libc = loadNativeLibrary(["libc.so.6", "libc.so", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"], {
+    setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
+    getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
+  });
+  if (!libc) return undefined;
   try {
-    // Loaded on first use: bun:ffi exists only under Bun, and only this needs it.
-    const { dlopen, FFIType, ptr } = require("bun:ffi") as typeof import("bun:ffi");
-    let libc;
-    for (const name of ["libc.so.6", "libc.so", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"]) {
-      try {
-        libc = dlopen(name, {
-          setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
-          getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
-        });
-        break;
-      } catch {
-        // Try the next name.
-      }
-    }
-    if (!libc) return undefined;
     const value = new Int32Array(1);
     const out = new Int32Array(1);
-    const length = new Uint32Array([4]);
+    const length = new Int32Array([4]);
     const granted = (option: number, bytes: number) => {
       value[0] = bytes;
-      libc.symbols.setsockopt(fd, SOL_SOCKET, option, ptr(value), 4);
+      libc.symbols.setsockopt(fd, SOL_SOCKET, option, value, 4);
       length[0] = 4;
-      libc.symbols.getsockopt(fd, SOL_SOCKET, option, ptr(out), ptr(length));
+      libc.symbols.getsockopt(fd, SOL_SOCKET, option, out, length);
       return out[0] as number;
     };
-    const result = { sendBytes: granted(SO_SNDBUF, sendBytes), receiveBytes: granted(SO_RCVBUF, receiveBytes) };
-    libc.close();
-    return result;
+    return { sendBytes: granted(SO_SNDBUF, sendBytes), receiveBytes: granted(SO_RCVBUF, receiveBytes) };
   } catch {
     return undefined;
+  } finally {
+    libc.close();
   }
 }
 

@@ -312,7 +312,10 @@ export class ViewerSession {
     this.#watch?.stop();
     for (const b of this.#bindings) {
       const stream = b.stream;
-      if (stream) for (const l of b.track.layers) l.removeSink(stream);
+      if (stream) {
+        for (const l of b.track.layers) l.removeSink(stream);
+        stream.close();
+      }
     }
     void this.peer.close(streamEnded ? "ended" : "closed");
     this.log.info({ reason }, "viewer closed");

@@ -73,6 +73,10 @@ export class ViewerStream {
   readonly #state: SenderState;
   readonly #pc: RTCPeerConnection;
   #fast: FastPath | undefined;
+  #protector: SrtpStreamProtector | undefined;
+  /** The session key the protector was made with: a new key (a new DTLS handshake) needs a new protector. */
+  #protectorKey: Buffer | undefined;
+  #closed = false;
   #paused = false;
   #seqOffset = 0;
   #tsOffset = 0;
@@ -97,6 +101,7 @@ export class ViewerStream {
 
   /** Finds the keys and the peer's address; called when the viewer connects and once a second after. */
   refresh(): void {
+    if (this.#closed) return;
     const target = mediaTarget(this.#pc);
     const keys = localSrtpKeys(this.#state.dtlsTransport);
     const payloadType = this.#state.codec?.payloadType;
@@ -106,10 +111,24 @@ export class ViewerStream {
     }
     const current = this.#fast;
     if (current && current.target.transport === target.transport && current.target.address === target.address && current.target.port === target.port) return;
-    const protector = current?.protector ?? new SrtpStreamProtector(keys, this.#state.ssrc);
-    this.#fast = { protector, target, payloadType, extension: midExtension(this.#state) };
+    // One protector for the stream's life (its rollover counter must not restart), unless DTLS keyed it anew.
+    if (this.#protector === undefined || this.#protectorKey !== keys.sessionKey) {
+      this.#protector?.close();
+      this.#protector = new SrtpStreamProtector(keys, this.#state.ssrc);
+      this.#protectorKey = keys.sessionKey;
+    }
+    this.#fast = { protector: this.#protector, target, payloadType, extension: midExtension(this.#state) };
     // werift starts its sender reports on its first sendRtp, which this path never calls.
     this.#state.runRtcp().catch(noop);
+  }
+
+  /** The viewer left: nothing more is sent, and the SRTP context is freed. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#fast = undefined;
+    this.#protector?.close();
+    this.#protector = undefined;
   }
 
   /** While paused (transport failed or disconnected) nothing is sent or queued for this viewer. */
@@ -126,6 +145,7 @@ export class ViewerStream {
   write(rtp: RtpPacket, ntp: bigint): void {
     const fast = this.#fast;
     if (fast === undefined) {
+      if (this.#closed) return;
       // sendRtp rejects only when a viewer's transport is closing; that viewer is reaped by its own watch.
       this.sender.sendRtp(rtp).catch(noop);
       return;
@@ -195,6 +215,7 @@ export class ViewerStream {
     buf.writeUInt32BE(this.#state.ssrc >>> 0, 8);
     if (ext !== undefined) buf.set(ext, RTP_HEADER);
     const n = fast.protector.protect(buf, headerLength, plain);
+    if (n === 0) return;
     mux.queue(view(buf, 0, n), fast.target.port, fast.target.address);
   }
 }

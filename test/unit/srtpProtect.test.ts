@@ -1,6 +1,8 @@
 // Our SRTP protect against werift's own decrypt with the same DTLS-derived keys: what werift (and so every
 // client werift interoperates with) accepts, byte for byte, across a sequence-number rollover and a resend.
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RtpPacket, SrtpSession } from "werift";
 import {
@@ -73,5 +75,24 @@ describe("localSrtpKeys", () => {
     expect(localSrtpKeys(undefined)).toBeUndefined();
     expect(localSrtpKeys({})).toBeUndefined();
     expect(localSrtpKeys({ srtp: {} })).toBeUndefined();
+  });
+});
+
+describe("SrtpStreamProtector through libcrypto (bun:ffi)", () => {
+  it("under Bun, makes the same bytes as node:crypto, which werift decrypts, and protects nothing after close", () => {
+    // bun:ffi exists only under Bun, so the check runs there; the server always runs under Bun.
+    const script = resolve(import.meta.dirname, "../bun/nativeSrtp.check.ts");
+    const out = execFileSync("bun", [script], { encoding: "utf8", timeout: 30_000 });
+    const r = JSON.parse(out.trim().split("\n").pop() ?? "{}") as Record<string, unknown>;
+    // Every machine the tests run on (Debian with ffmpeg and chromium) has libcrypto.so.3.
+    expect(r.native).toBe(true);
+    for (const profile of ["cm", "gcm"]) {
+      expect(r[profile]).toEqual({ packets: 8, equal: 8, decrypted: 8, nativeUsed: true, afterClose: 0 });
+    }
+  });
+
+  it("under Node, where bun:ffi does not exist, falls back to node:crypto", () => {
+    const { sender } = sessions(PROFILE_AEAD_AES_128_GCM);
+    expect(new SrtpStreamProtector(localSrtpKeys({ srtp: sender })!, 1).native).toBe(false);
   });
 });
