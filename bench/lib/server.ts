@@ -34,9 +34,11 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
   const useBinary = !opts.source && opts.cpuProfDir === undefined && existsSync(BINARY);
   const cwd = mkdtempSync(join(tmpdir(), "roomcast-bench-"));
   const profile = opts.cpuProfDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${opts.cpuProfDir}`];
+  // BENCH_BUN_ARGS="--smol --preload=./heap.ts", say: Bun flags for a server run from source, for diagnosis.
+  const bunArgs = process.env.BENCH_BUN_ARGS?.split(" ").filter((a) => a !== "") ?? [];
   const child = await spawnChild({
     cmd: useBinary ? BINARY : process.execPath,
-    args: useBinary ? [] : [...profile, "run", join(ROOT, "src/main.ts")],
+    args: useBinary ? [] : [...profile, ...bunArgs, "run", join(ROOT, "src/main.ts")],
     cpus: opts.cpus,
     maxSeconds: opts.maxSeconds,
     cwd,
