@@ -144,12 +144,21 @@ class LiteViewer {
  * werift's UDP transport with a Bun socket under it: node:dgram under Bun costs ~10 µs per received packet, a Bun
  * socket's data callback a fraction of that. Same shape as werift's UdpTransport, as the server's mux transports.
  */
+/** RTP (RFC 7983: first byte 128-191) that is not RTCP (RFC 5761: types 192-223). */
+function isRtp(data: Buffer): boolean {
+  const b0 = data[0] as number;
+  const b1 = data[1] as number;
+  return b0 >= 128 && b0 <= 191 && (b1 < 192 || b1 > 223) && data.length >= 12;
+}
+
 class BunUdpTransport {
   readonly type = "udp";
   readonly socketType = "udp4";
   readonly addressFamily = 4;
   closed = false;
   onData: (data: Buffer, addr: [string, number]) => void = () => undefined;
+  /** Set once the viewer is connected: takes every RTP packet (not RTCP) before werift would. */
+  onRtp: ((data: Buffer) => void) | undefined;
   rinfo: { address: string; port: number } | undefined;
   constructor(readonly socket: Bun.udp.Socket<"buffer">) {}
   static async open(): Promise<BunUdpTransport> {
@@ -161,7 +170,13 @@ class BunUdpTransport {
       socket: {
         data(_s, data, port, address) {
           if (transport === undefined) return;
-          transport.rinfo = { address, port };
+          // RTP goes straight to its counter: no objects made for it, and werift never sees it.
+          const rtp = transport.onRtp;
+          if (rtp !== undefined && isRtp(data)) {
+            rtp(data);
+            return;
+          }
+          if (transport.rinfo?.port !== port || transport.rinfo.address !== address) transport.rinfo = { address, port };
           transport.onData(data, [address, port]);
         },
         error() {
@@ -287,12 +302,13 @@ async function connectViewer(url: string, room: string, deadline: number): Promi
     const decrypt = (d: Buffer) => dtls.srtp.decrypt(d);
     // Every local transport: the server sends on the pair it nominated, which need not be the one this side did.
     for (const transport of transports) {
+      if (transport instanceof BunUdpTransport) {
+        transport.onRtp = (data) => viewer.onRtp(data, decrypt);
+        continue;
+      }
       const werift = transport.onData;
       transport.onData = (data, addr) => {
-        const b0 = data[0] as number;
-        const b1 = data[1] as number;
-        // RTP (RFC 7983: first byte 128-191) that is not RTCP (RFC 5761: types 192-223).
-        if (b0 >= 128 && b0 <= 191 && (b1 < 192 || b1 > 223) && data.length >= 12) viewer.onRtp(data, decrypt);
+        if (isRtp(data)) viewer.onRtp(data, decrypt);
         else werift(data, addr);
       };
     }
