@@ -7,7 +7,7 @@
 // Until the fast path is ready (no DTLS keys yet, or the peer is not on the mux, as under Node in tests) packets
 // go through werift's sendRtp as before.
 import type { RTCPeerConnection, RTCRtpSender, RtpPacket } from "werift";
-import { SrtpStreamProtector, localSrtpKeys, view } from "../rtc/srtpProtect.ts";
+import { SrtpStreamProtector, localSrtpKeys } from "../rtc/srtpProtect.ts";
 import { mediaTarget, muxInstalled, type MediaTarget } from "../rtc/weriftMux.ts";
 
 const noop = () => undefined;
@@ -216,6 +216,6 @@ export class ViewerStream {
     if (ext !== undefined) buf.set(ext, RTP_HEADER);
     const n = fast.protector.protect(buf, headerLength, plain);
     if (n === 0) return;
-    mux.queue(view(buf, 0, n), fast.target.port, fast.target.address);
+    mux.queueWritten(buf, n, fast.target.port, fast.target.address);
   }
 }

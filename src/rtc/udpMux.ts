@@ -132,6 +132,11 @@ export class UdpMux {
    * slot is free again and forwarding allocates no packet buffers of its own.
    */
   readonly #slots: Buffer[] = Array.from({ length: SEND_BATCH_PACKETS }, () => Buffer.alloc(SLOT_BYTES));
+  /**
+   * Each slot's last view, kept for the next packet of the same length in that slot: the copies of one packet to
+   * all viewers are one length, so a view per packet per viewer (the one allocation forwarding still made) is rare.
+   */
+  readonly #views: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(SEND_BATCH_PACKETS).fill(undefined);
   #closed = false;
 
   constructor(socket: DatagramSocket) {
@@ -213,6 +218,21 @@ export class UdpMux {
    */
   slot(bytes: number): Buffer {
     return bytes <= SLOT_BYTES ? (this.#slots[this.#batch.length / 3] as Buffer) : Buffer.alloc(bytes);
+  }
+
+  /** Queues the first `length` bytes of a buffer slot() gave, which may be a slot or a buffer of its own. */
+  queueWritten(buf: Buffer, length: number, port: number, address: string): void {
+    const index = this.#batch.length / 3;
+    if (buf !== this.#slots[index]) {
+      this.queue(new Uint8Array(buf.buffer, buf.byteOffset, length), port, address);
+      return;
+    }
+    let data = this.#views[index];
+    if (data === undefined || data.length !== length) {
+      data = new Uint8Array(buf.buffer, buf.byteOffset, length);
+      this.#views[index] = data;
+    }
+    this.queue(data, port, address);
   }
 
   /** Adds a packet to the batch; flush() sends it. The batch flushes itself when full. */

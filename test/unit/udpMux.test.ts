@@ -171,6 +171,27 @@ describe("UdpMux", () => {
     expect(mux.slot(9000).length).toBe(9000);
   });
 
+  it("queueWritten sends the bytes written in the slot, reusing the slot's view only for a packet of the same length", () => {
+    const sent: Uint8Array[] = [];
+    const socket = new RecordingSocket();
+    const sendMany = socket.sendMany.bind(socket);
+    socket.sendMany = (packets) => {
+      for (let i = 0; i < packets.length; i += 3) sent.push(Uint8Array.from(packets[i] as Uint8Array));
+      return sendMany(packets);
+    };
+    const mux = new UdpMux(socket);
+    const lengths = [1228, 1228, 90, 2200];
+    for (const [round, length] of lengths.entries()) {
+      const buf = mux.slot(length);
+      buf.fill(round + 1, 0, length);
+      mux.queueWritten(buf, length, 6000, "127.0.0.1");
+      mux.flush();
+    }
+    expect(sent.map((p) => p.length)).toEqual(lengths);
+    // Each packet is its own bytes, not a view left over from the packet before it in the same slot.
+    expect(sent.map((p) => p.every((b) => b === (p[0] as number)) && p[0])).toEqual([1, 2, 3, 4]);
+  });
+
   it("a viewer that has gone (ICMP unreachable) costs the viewers after it in the batch nothing", () => {
     const socket = new RecordingSocket();
     const mux = new UdpMux(socket);
