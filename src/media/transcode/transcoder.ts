@@ -328,7 +328,8 @@ export class Transcoder {
     for (const ev of events) {
       if (ev.type === "progress") {
         this.#progress = { frame: ev.frame, fps: ev.fps, speed: ev.speed };
-        if (ev.speed !== undefined) this.#opts.metrics.transcodeSpeed.labels(this.room).set(ev.speed);
+        // ffmpeg prints a last stats line as SIGTERM stops it: by then close() has removed the room's series.
+        if (ev.speed !== undefined && !this.#closed) this.#opts.metrics.transcodeSpeed.labels(this.room).set(ev.speed);
       } else if (ev.type === "input") {
         this.#ffmpegInput = { codec: ev.codec, width: ev.width, height: ev.height };
         if (this.#size && (ev.width !== this.#size.width || ev.height !== this.#size.height)) {
