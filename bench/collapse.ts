@@ -125,16 +125,23 @@ export async function main(args: string[]): Promise<number> {
     const pid = server.child.pid;
     /** The server's share of its core and its forwarded packets over ms. */
     const measure = async (ms: number) => {
+      // CPU times and the wall clock are read together; the counters (an HTTP request, slow on a busy server)
+      // outside that span, each with its own time, so a slow answer skews neither the shares nor the rate.
+      const f0 = await readCounters(server.url, 5000);
+      const tf0 = performance.now();
       const l0 = processCpuUs(lite?.child.pid ?? -1) ?? 0;
       const c0 = processCpuUs(pid) ?? 0;
-      const f0 = (await readCounters(server.url, 5000))?.forwarded ?? 0;
       const t0 = performance.now();
       await sleep(ms);
       const c1 = processCpuUs(pid) ?? 0;
-      const f1 = (await readCounters(server.url, 5000))?.forwarded ?? 0;
-      const sec = (performance.now() - t0) / 1000;
       const l1 = processCpuUs(lite?.child.pid ?? -1) ?? 0;
-      return { share: (c1 - c0) / 1e6 / sec, usPerPacket: (c1 - c0) / Math.max(1, f1 - f0), clientShare: (l1 - l0) / 1e6 / sec };
+      const sec = (performance.now() - t0) / 1000;
+      const f1 = await readCounters(server.url, 5000);
+      const tf1 = performance.now();
+      if (!f0 || !f1) throw new Error("the server did not answer GET /metrics within 5 s");
+      const share = (c1 - c0) / 1e6 / sec;
+      const pps = (f1.forwarded - f0.forwarded) / ((tf1 - tf0) / 1000);
+      return { share, usPerPacket: pps > 0 ? (share * 1e6) / pps : Number.NaN, clientShare: (l1 - l0) / 1e6 / sec };
     };
     await sleep(1000);
     const idle = await measure(3000);
@@ -148,6 +155,7 @@ export async function main(args: string[]): Promise<number> {
     // 2. The capacity of one core, from a straight line through the idle and the filled server: the CPU each
     // viewer adds (its packets, its RTCP, its timers) against what is left of the core.
     const admittedNow = await connectedViewers(server.url, room, 5000);
+    if (admittedNow < 0) throw new Error("the room is gone or the server did not answer GET /api/rooms within 5 s");
     const full = await measure(3000);
     const perViewer = (full.share - idle.share) / Math.max(1, admittedNow);
     const capacity = Math.floor((1 - idle.share) / perViewer);
@@ -215,6 +223,8 @@ export async function main(args: string[]): Promise<number> {
         serverCpuPct: Number((windowCpu * 100).toFixed(1)),
         lostPackets: collected.expected - collected.received,
         receiveBufferDrops,
+        // Most of what was lost was dropped at the viewers' own full sockets: the client core, not the server.
+        clientLimited: collected.expected - collected.received > 0 && receiveBufferDrops >= 0.5 * (collected.expected - collected.received),
         usPerPacket: Number(usPerPacket.toFixed(2)),
         admissionMaxCpu: opts.admission,
         ok,
