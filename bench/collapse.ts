@@ -127,6 +127,7 @@ export async function main(args: string[]): Promise<number> {
     const measure = async (ms: number) => {
       // CPU times and the wall clock are read together; the counters (an HTTP request, slow on a busy server)
       // outside that span, each with its own time, so a slow answer skews neither the shares nor the rate.
+      const asked = performance.now();
       const f0 = await readCounters(server.url, 5000);
       const tf0 = performance.now();
       const l0 = processCpuUs(lite?.child.pid ?? -1) ?? 0;
@@ -141,7 +142,7 @@ export async function main(args: string[]): Promise<number> {
       if (!f0 || !f1) throw new Error("the server did not answer GET /metrics within 5 s");
       const share = (c1 - c0) / 1e6 / sec;
       const pps = (f1.forwarded - f0.forwarded) / ((tf1 - tf0) / 1000);
-      return { share, usPerPacket: pps > 0 ? (share * 1e6) / pps : Number.NaN, clientShare: (l1 - l0) / 1e6 / sec };
+      return { share, usPerPacket: pps > 0 ? (share * 1e6) / pps : Number.NaN, clientShare: (l1 - l0) / 1e6 / sec, metricsMs: tf0 - asked };
     };
     await sleep(1000);
     const idle = await measure(3000);
@@ -159,7 +160,7 @@ export async function main(args: string[]): Promise<number> {
     const full = await measure(3000);
     const perViewer = (full.share - idle.share) / Math.max(1, admittedNow);
     const capacity = Math.floor((1 - idle.share) / perViewer);
-    log(`${admittedNow} viewers connected: server at ${(full.share * 100).toFixed(0)} % of its core, ${full.usPerPacket.toFixed(2)} µs/packet, ${(perViewer * 100).toFixed(3)} % of the core per viewer → one core carries ${capacity} viewers; the viewers' process at ${(full.clientShare * 100).toFixed(0)} % of its core`);
+    log(`${admittedNow} viewers connected: server at ${(full.share * 100).toFixed(0)} % of its core, ${full.usPerPacket.toFixed(2)} µs/packet, ${(perViewer * 100).toFixed(3)} % of the core per viewer → one core carries ${capacity} viewers; the viewers' process at ${(full.clientShare * 100).toFixed(0)} % of its core; GET /metrics answered in ${full.metricsMs.toFixed(0)} ms`);
 
     // 3. Overload: another process keeps knocking until twice the capacity has tried, while a window measures
     // what every admitted viewer receives.
