@@ -72,6 +72,8 @@ describe("one UDP port for all media", () => {
         expect(viewer.videoIndexes).toEqual([...Array(100).keys()]);
         expect(viewer.corrupt).toBe(0);
       }
+      // Those packets were protected by the machine's libcrypto (bun:ffi), which the server names at start.
+      expect(one.lines.some((l) => l.includes('"srtpByLibcrypto":true'))).toBe(true);
       const metrics = await (await fetch(`${one.url}/metrics`)).text();
       expect(metrics).toMatch(/^roomcast_forward_cpu_microseconds_per_packet \S+$/m);
       await Promise.all(sessions.flatMap(({ pub, viewer }) => [pub.close(), viewer.close()]));
