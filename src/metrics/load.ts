@@ -38,6 +38,12 @@ const RESERVATION_MAX_MS = 60_000;
 export interface Reservation {
   release(afterMs?: number): void;
 }
+/**
+ * A sample older than this is taken again when admission reads it. A saturated event loop can keep the
+ * once-a-second timer from firing for seconds while it still serves HTTP (seen with hundreds of viewers joining at
+ * once on one core): admission must not judge a WHEP POST by the CPU of before the load.
+ */
+const STALE_SAMPLE_MS = 1500;
 /** Seconds of forwarding at this rate or more give a per-packet cost worth learning from. */
 const MIN_FORWARDED_PER_SEC = 2000;
 
@@ -127,6 +133,7 @@ export class LoadMonitor {
    */
   admit(pps: number, now = performance.now()): Reservation | undefined {
     if (this.#policy.maxCpu <= 0) return NO_RESERVATION;
+    if (performance.now() - this.#lastAt > STALE_SAMPLE_MS) this.#sample();
     if (this.overloaded()) return undefined;
     this.#reservations = this.#reservations.filter((r) => !r.released && now - r.at < RESERVATION_MAX_MS);
     const reservedPps = this.#reservations.reduce((sum, r) => sum + r.pps, 0);

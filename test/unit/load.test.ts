@@ -58,6 +58,25 @@ describe("admission control", () => {
     }
   });
 
+  it("reads the CPU afresh when a busy event loop has kept the sampling timer from firing", () => {
+    // A low limit: under a loaded test run this process may get well under a whole core, yet still more than this.
+    const m = new LoadMonitor({ maxCpu: 0.2 });
+    try {
+      expect(m.admit(100)).toBeDefined(); // idle: room for a viewer
+      // A loop that never yields, as a saturated server's: the once-a-second timer cannot fire during it.
+      const until = performance.now() + 1700;
+      let x = 0;
+      while (performance.now() < until) x += Math.sqrt(x + 1);
+      expect(x).toBeGreaterThan(0);
+      expect(m.current).toBeUndefined(); // no sample from the timer
+      // The process was busy since the monitor started: the next viewer is refused on a sample taken now.
+      expect(m.admit(100)).toBeUndefined();
+      expect(m.current?.cpu).toBeGreaterThan(0.2);
+    } finally {
+      m.close();
+    }
+  });
+
   it("with admission off, everyone is admitted", () => {
     const m = new LoadMonitor({ maxCpu: 0 });
     try {
