@@ -25,7 +25,26 @@ export interface MuxCounters {
   sendErrors: number;
   /** Errors the socket reported on receive (ICMP unreachable from clients that left). */
   socketErrors: number;
+  /** Incoming RTP dropped because the event loop had not turned for RECEIVE_BUDGET_MS (see receive()). */
+  shedMedia: number;
 }
+
+/**
+ * How long the server may go on reading and forwarding media before the event loop turns again. Bun reads a
+ * UDP socket until it is empty: when packets come faster than they can be forwarded, it never is, and timers and
+ * HTTP (WHEP POSTs, /metrics, admission's own CPU samples) starve for seconds. Past this budget incoming RTP is
+ * dropped unread until the loop has turned, which costs a few packets and keeps the server answering. Long enough
+ * that a keyframe's burst forwarded to hundreds of viewers is never cut.
+ */
+export const RECEIVE_BUDGET_MS = 500;
+
+/** The clock the receive budget reads, and how it learns that the event loop has turned; tests pass their own. */
+export interface LoopClock {
+  now(): number;
+  /** Calls fn once the event loop has moved on from the current I/O (setImmediate). */
+  afterTurn(fn: () => void): void;
+}
+const LOOP_CLOCK: LoopClock = { now: () => performance.now(), afterTurn: (fn) => setImmediate(fn) };
 
 const textDecoder = new TextDecoder();
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -55,6 +74,11 @@ export function stunRequestUsername(data: Uint8Array): string | undefined {
     at = value + ((len + 3) & ~3);
   }
   return undefined;
+}
+
+/** RTCP packet types 192-223 (RFC 5761 §4) share the RTP range of first bytes. */
+function isRtcpType(secondByte: number): boolean {
+  return secondByte >= 192 && secondByte <= 223;
 }
 
 type OnData = (data: Buffer, addr: [string, number]) => void;
@@ -121,8 +145,14 @@ export class MuxTransport {
 }
 
 export class UdpMux {
-  readonly counters: MuxCounters = { unknownSource: 0, sendDropped: 0, sendErrors: 0, socketErrors: 0 };
+  readonly counters: MuxCounters = { unknownSource: 0, sendDropped: 0, sendErrors: 0, socketErrors: 0, shedMedia: 0 };
   readonly #socket: DatagramSocket;
+  readonly #clock: LoopClock;
+  /** When the first datagram since the event loop last turned arrived; -1 while none has. */
+  #turnStart = -1;
+  readonly #turned = () => {
+    this.#turnStart = -1;
+  };
   readonly #bySource = new Map<string, MuxTransport>();
   readonly #byUsername = new Map<string, MuxTransport>();
   /** Packets waiting for the next flush, as sendMany wants them: data, port, address. */
@@ -139,8 +169,9 @@ export class UdpMux {
   readonly #views: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(SEND_BATCH_PACKETS).fill(undefined);
   #closed = false;
 
-  constructor(socket: DatagramSocket) {
+  constructor(socket: DatagramSocket, clock: LoopClock = LOOP_CLOCK) {
     this.#socket = socket;
+    this.#clock = clock;
   }
 
   get port(): number {
@@ -162,9 +193,17 @@ export class UdpMux {
 
   /** Routes one datagram from the socket. Never throws: a bad packet costs only itself. */
   receive(data: Buffer, port: number, address: string): void {
+    const first = data[0] as number;
+    if (this.#turnStart < 0) {
+      this.#turnStart = this.#clock.now();
+      this.#clock.afterTurn(this.#turned);
+    } else if (first >= 128 && first <= 191 && !isRtcpType(data[1] as number) && this.#clock.now() - this.#turnStart > RECEIVE_BUDGET_MS) {
+      // RTP (RFC 7983) only: STUN keeps consent alive and DTLS and RTCP are few.
+      this.counters.shedMedia++;
+      return;
+    }
     const key = `${address}:${port}`;
     let transport = this.#bySource.get(key);
-    const first = data[0] as number;
     // STUN starts with 0 or 1 (RFC 7983); DTLS and SRTP never do, so only STUN pays for the parse.
     if (first < 2) {
       const username = stunRequestUsername(data);

@@ -1,7 +1,7 @@
 // The UDP mux's routing and batching, with a recording socket in place of the real one (the real socket is
 // exercised end to end by every test that runs the binary).
 import { describe, expect, it } from "vitest";
-import { SEND_BATCH_PACKETS, UdpMux, stunRequestUsername, type DatagramSocket } from "../../src/rtc/udpMux.ts";
+import { RECEIVE_BUDGET_MS, SEND_BATCH_PACKETS, UdpMux, stunRequestUsername, type DatagramSocket, type LoopClock } from "../../src/rtc/udpMux.ts";
 
 /**
  * Behaves as Bun's socket does on Linux (seen with a real one): a packet to a port nobody listens on is sent, and
@@ -100,6 +100,32 @@ describe("UdpMux", () => {
     mux.receive(srtp, 6000, "10.0.0.2");
     expect(got).toEqual(["b:36:10.0.0.1:5000", "b:12:10.0.0.1:5000", "a:36:10.0.0.2:6000", "a:12:10.0.0.2:6000"]);
     expect(b.rinfo).toEqual({ address: "10.0.0.1", port: 5000 });
+  });
+
+  it("sheds incoming RTP, and only RTP, once the event loop has not turned for the receive budget", () => {
+    // A clock the test moves, and an event loop that turns only when the test says so.
+    let now = 0;
+    let turn: (() => void) | undefined;
+    const clock: LoopClock = { now: () => now, afterTurn: (fn) => (turn = fn) };
+    const mux = new UdpMux(new RecordingSocket(), clock);
+    const t = mux.createTransport();
+    const got: number[] = [];
+    t.onData = (d) => got.push(d[1] as number);
+    mux.bindUsername("1f2e", "client", t);
+    mux.receive(bindingRequest("1f2e:client"), 5000, "10.0.0.1");
+    const rtcp = Buffer.from([0x80, 200, 0, 6, 0, 0, 0, 1]); // a sender report
+    const dtls = Buffer.from([0x17, 0xfe, 0xfd, 0, 1]);
+    mux.receive(srtp, 5000, "10.0.0.1"); // within the budget: forwarded
+    now = RECEIVE_BUDGET_MS + 1; // the same drain of the socket has gone on past the budget
+    mux.receive(srtp, 5000, "10.0.0.1"); // shed
+    mux.receive(rtcp, 5000, "10.0.0.1"); // RTCP, DTLS and STUN still reach the peer
+    mux.receive(dtls, 5000, "10.0.0.1");
+    mux.receive(bindingRequest("1f2e:client"), 5000, "10.0.0.1");
+    expect(mux.counters.shedMedia).toBe(1);
+    turn?.(); // the loop turned (timers and HTTP ran): RTP is read again
+    mux.receive(srtp, 5000, "10.0.0.1");
+    expect(got).toEqual([0x01, 0x60, 200, 0xfe, 0x01, 0x60]); // second bytes: binding request, RTP, SR, DTLS…
+    expect(mux.counters.shedMedia).toBe(1);
   });
 
   it("moves a source when a request names another agent (an ICE restart), and forgets closed transports", async () => {
