@@ -127,12 +127,13 @@ async function main(argv: string[]): Promise<void> {
     metrics.udpPackets.labels("unknown_source").inc(c.unknownSource - muxReported.unknownSource);
     metrics.udpPackets.labels("send_error").inc(c.sendErrors - muxReported.sendErrors);
     metrics.udpPackets.labels("socket_error").inc(c.socketErrors - muxReported.socketErrors);
+    metrics.udpPackets.labels("deferred").inc(c.deferredMedia - muxReported.deferredMedia);
     const shed = c.shedMedia - muxReported.shedMedia;
     if (shed > 0) {
       metrics.packetsDropped.labels("overload").inc(shed);
       if (performance.now() - lastShedWarning > 10_000) {
         lastShedWarning = performance.now();
-        log.warn({ shed }, "the server cannot keep up: incoming media dropped so it keeps answering (see ADMISSION_MAX_CPU)");
+        log.warn({ shed, backlog: mediaSocket.backlog }, "the server cannot keep up: incoming media dropped so it keeps answering (see ADMISSION_MAX_CPU)");
       }
     }
     Object.assign(muxReported, c);

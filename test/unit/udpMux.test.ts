@@ -1,7 +1,7 @@
 // The UDP mux's routing and batching, with a recording socket in place of the real one (the real socket is
 // exercised end to end by every test that runs the binary).
 import { describe, expect, it } from "vitest";
-import { RECEIVE_BUDGET_MS, SEND_BATCH_PACKETS, UdpMux, stunRequestUsername, type DatagramSocket, type LoopClock } from "../../src/rtc/udpMux.ts";
+import { BACKLOG_MAX_AGE_MS, RECEIVE_SLICE_MS, SEND_BATCH_PACKETS, UdpMux, stunRequestUsername, type DatagramSocket, type LoopClock } from "../../src/rtc/udpMux.ts";
 
 /**
  * Behaves as Bun's socket does on Linux (seen with a real one): a packet to a port nobody listens on is sent, and
@@ -102,30 +102,73 @@ describe("UdpMux", () => {
     expect(b.rinfo).toEqual({ address: "10.0.0.1", port: 5000 });
   });
 
-  it("sheds incoming RTP, and only RTP, once the event loop has not turned for the receive budget", () => {
+  it("holds RTP, and only RTP, for a later turn of the event loop once a turn's slice is used, in order", () => {
     // A clock the test moves, and an event loop that turns only when the test says so.
     let now = 0;
-    let turn: (() => void) | undefined;
-    const clock: LoopClock = { now: () => now, afterTurn: (fn) => (turn = fn) };
+    let pending: (() => void)[] = [];
+    const clock: LoopClock = { now: () => now, afterTurn: (fn) => pending.push(fn) };
+    const turn = () => {
+      const run = pending;
+      pending = [];
+      for (const fn of run) fn();
+    };
     const mux = new UdpMux(new RecordingSocket(), clock);
     const t = mux.createTransport();
-    const got: number[] = [];
-    t.onData = (d) => got.push(d[1] as number);
+    const got: string[] = [];
+    t.onData = (d) => got.push(d[1] === 0x60 ? `rtp${d[3]}` : `x${d[1]}`);
     mux.bindUsername("1f2e", "client", t);
     mux.receive(bindingRequest("1f2e:client"), 5000, "10.0.0.1");
+    const rtp = (n: number) => Buffer.from([0x80, 0x60, 0, n, 0, 0, 0, 0, 1, 2, 3, 4]);
     const rtcp = Buffer.from([0x80, 200, 0, 6, 0, 0, 0, 1]); // a sender report
     const dtls = Buffer.from([0x17, 0xfe, 0xfd, 0, 1]);
-    mux.receive(srtp, 5000, "10.0.0.1"); // within the budget: forwarded
-    now = RECEIVE_BUDGET_MS + 1; // the same drain of the socket has gone on past the budget
-    mux.receive(srtp, 5000, "10.0.0.1"); // shed
-    mux.receive(rtcp, 5000, "10.0.0.1"); // RTCP, DTLS and STUN still reach the peer
+    mux.receive(rtp(1), 5000, "10.0.0.1"); // within the slice: forwarded as read
+    now = RECEIVE_SLICE_MS + 1; // this drain of the socket has used its slice
+    mux.receive(rtp(2), 5000, "10.0.0.1"); // held
+    mux.receive(rtcp, 5000, "10.0.0.1"); // RTCP, DTLS and STUN are never held
     mux.receive(dtls, 5000, "10.0.0.1");
+    expect(got).toEqual(["x1", "rtp1", "x200", "x254"]);
+    expect(mux.backlog).toBe(1);
+    turn(); // timers and HTTP had their turn; the backlog is worked off
+    expect(got.slice(4)).toEqual(["rtp2"]);
+    expect(mux.backlog).toBe(0);
+    // A new turn: read as it comes again.
+    mux.receive(rtp(3), 5000, "10.0.0.1");
+    expect(got.slice(5)).toEqual(["rtp3"]);
+    expect(mux.counters).toMatchObject({ deferredMedia: 1, shedMedia: 0 });
+  });
+
+  it("drops backlogged RTP that has waited past BACKLOG_MAX_AGE_MS, and works a long backlog off a slice per turn", () => {
+    let now = 0;
+    let pending: (() => void)[] = [];
+    const clock: LoopClock = { now: () => now, afterTurn: (fn) => pending.push(fn) };
+    const turn = () => {
+      const run = pending;
+      pending = [];
+      for (const fn of run) fn();
+    };
+    const mux = new UdpMux(new RecordingSocket(), clock);
+    const t = mux.createTransport();
+    let delivered = 0;
+    // Each packet takes 10 ms to forward: a slice holds six of them.
+    t.onData = (d) => {
+      if (d[1] === 0x60) {
+        delivered++;
+        now += 10;
+      }
+    };
+    mux.bindUsername("1f2e", "client", t);
     mux.receive(bindingRequest("1f2e:client"), 5000, "10.0.0.1");
-    expect(mux.counters.shedMedia).toBe(1);
-    turn?.(); // the loop turned (timers and HTTP ran): RTP is read again
-    mux.receive(srtp, 5000, "10.0.0.1");
-    expect(got).toEqual([0x01, 0x60, 200, 0xfe, 0x01, 0x60]); // second bytes: binding request, RTP, SR, DTLS…
-    expect(mux.counters.shedMedia).toBe(1);
+    now = RECEIVE_SLICE_MS + 1;
+    for (let i = 0; i < 20; i++) mux.receive(srtp, 5000, "10.0.0.1");
+    expect(mux.backlog).toBe(20);
+    turn();
+    expect(delivered).toBe(6); // one slice, then the loop turns again
+    expect(mux.backlog).toBe(14);
+    now += BACKLOG_MAX_AGE_MS; // the server fell this far behind: what is left is stale
+    turn();
+    expect(delivered).toBe(6);
+    expect(mux.backlog).toBe(0);
+    expect(mux.counters.shedMedia).toBe(14);
   });
 
   it("moves a source when a request names another agent (an ICE restart), and forgets closed transports", async () => {
