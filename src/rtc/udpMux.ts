@@ -38,7 +38,7 @@ export interface MuxCounters {
  * starved for seconds. Past this slice, RTP waits in a backlog that is worked off a slice per turn, so the loop
  * keeps turning; RTCP, STUN and DTLS are never held back.
  */
-export const RECEIVE_SLICE_MS = 50;
+export const RECEIVE_SLICE_MS = 100;
 /** Backlogged RTP older than this by its turn is dropped unread: a player has no use for it, and the server is behind. */
 export const BACKLOG_MAX_AGE_MS = 1000;
 const BACKLOG_MAX_PACKETS = 16_384;

@@ -149,7 +149,8 @@ describe("UdpMux", () => {
     const mux = new UdpMux(new RecordingSocket(), clock);
     const t = mux.createTransport();
     let delivered = 0;
-    // Each packet takes 10 ms to forward: a slice holds six of them.
+    // Each packet takes 10 ms to forward: a slice ends with the packet that passes RECEIVE_SLICE_MS.
+    const perSlice = Math.floor(RECEIVE_SLICE_MS / 10) + 1;
     t.onData = (d) => {
       if (d[1] === 0x60) {
         delivered++;
@@ -162,13 +163,13 @@ describe("UdpMux", () => {
     for (let i = 0; i < 20; i++) mux.receive(srtp, 5000, "10.0.0.1");
     expect(mux.backlog).toBe(20);
     turn();
-    expect(delivered).toBe(6); // one slice, then the loop turns again
-    expect(mux.backlog).toBe(14);
+    expect(delivered).toBe(perSlice); // one slice, then the loop turns again
+    expect(mux.backlog).toBe(20 - perSlice);
     now += BACKLOG_MAX_AGE_MS; // the server fell this far behind: what is left is stale
     turn();
-    expect(delivered).toBe(6);
+    expect(delivered).toBe(perSlice);
     expect(mux.backlog).toBe(0);
-    expect(mux.counters.shedMedia).toBe(14);
+    expect(mux.counters.shedMedia).toBe(20 - perSlice);
   });
 
   it("moves a source when a request names another agent (an ICE restart), and forgets closed transports", async () => {
