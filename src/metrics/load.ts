@@ -7,12 +7,13 @@ export interface LoadSample {
   cpu: number;
   /** How late the once-a-second timer fired, in ms: event-loop congestion. */
   lagMs: number;
-  /** Incoming media was dropped since the last sample because it had waited too long for its turn. */
+  /** Incoming media was waiting for its turn, or dropped for want of one, when the sample was taken. */
   behind?: boolean;
 }
 
-/** What the media socket says of the server keeping up: incoming media dropped so far for waiting too long. */
+/** What the media socket says of the server keeping up: media waiting now, and media dropped so far. */
 export interface MediaBacklog {
+  waiting: number;
   shed: number;
 }
 
@@ -92,9 +93,8 @@ export class LoadMonitor {
   #shedBefore = 0;
 
   /**
-   * `backlog` reads the media socket: a server that drops incoming media for having waited too long is past its
-   * capacity whatever its CPU figure says, and admits nobody until a second passes without a drop. Media merely
-   * waiting is no such sign: a keyframe's burst, or a process the machine left unscheduled a moment, makes it wait.
+   * `backlog` reads the media socket: a server whose incoming media waits for its turn (or is dropped) is past
+   * its capacity whatever its CPU figure says, and admits nobody until it has caught up.
    */
   constructor(policy: LoadPolicy, onSample?: (s: LoadSample) => void, backlog?: () => MediaBacklog) {
     this.#policy = policy;
@@ -114,7 +114,7 @@ export class LoadMonitor {
     this.#forwarded = 0;
     const cpuUs = cpu.user + cpu.system;
     const media = this.#backlog?.();
-    const behind = media !== undefined && media.shed > this.#shedBefore;
+    const behind = media !== undefined && (media.waiting > 0 || media.shed > this.#shedBefore);
     if (media) this.#shedBefore = media.shed;
     const sample: LoadSample = { cpu: cpuUs / 1000 / Math.max(1, elapsedMs), lagMs: Math.max(0, elapsedMs - 1000), behind };
     if ((forwarded * 1000) / Math.max(1, elapsedMs) >= MIN_FORWARDED_PER_SEC) {

@@ -77,8 +77,8 @@ describe("admission control", () => {
     }
   });
 
-  it("admits nobody for a second after the media socket dropped media that waited too long, whatever the CPU says", async () => {
-    const media = { shed: 0 };
+  it("admits nobody while the media socket is behind (media waiting or dropped), whatever the CPU says", async () => {
+    const media = { waiting: 0, shed: 0 };
     const m = new LoadMonitor({ maxCpu: 0.9 }, undefined, () => media);
     try {
       // The next once-a-second sample, however late a loaded test machine fires it.
@@ -91,10 +91,14 @@ describe("admission control", () => {
       await sampled();
       expect(m.current?.behind).toBe(false);
       expect(m.admit(100)).toBeDefined();
-      media.shed = 12; // dropped in the last second: past capacity
+      media.waiting = 40; // incoming RTP waiting for its turn
       await sampled();
       expect(m.admit(100)).toBeUndefined();
-      await sampled(); // a second without a drop
+      media.waiting = 0;
+      media.shed = 12; // caught up, but dropped some in the last second
+      await sampled();
+      expect(m.admit(100)).toBeUndefined();
+      await sampled(); // a second with nothing waiting and nothing dropped
       expect(m.admit(100)).toBeDefined();
     } finally {
       m.close();
