@@ -137,7 +137,7 @@ async function main(argv: string[]): Promise<void> {
       }
     }
     Object.assign(muxReported, c);
-  }, () => ({ waiting: mediaSocket.backlog, shed: mediaSocket.counters.shedMedia }));
+  });
   const registry = new RoomRegistry({ config, metrics, log, recordings, transcode, load });
   const web = await loadWebAssets();
   const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings, transcode });

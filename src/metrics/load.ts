@@ -7,14 +7,6 @@ export interface LoadSample {
   cpu: number;
   /** How late the once-a-second timer fired, in ms: event-loop congestion. */
   lagMs: number;
-  /** Incoming media was waiting for its turn, or dropped for want of one, when the sample was taken. */
-  behind?: boolean;
-}
-
-/** What the media socket says of the server keeping up: media waiting now, and media dropped so far. */
-export interface MediaBacklog {
-  waiting: number;
-  shed: number;
 }
 
 export interface LoadPolicy {
@@ -89,17 +81,10 @@ export class LoadMonitor {
   #reservations: { pps: number; at: number; released: boolean }[] = [];
 
   readonly #onSample: ((s: LoadSample) => void) | undefined;
-  readonly #backlog: (() => MediaBacklog) | undefined;
-  #shedBefore = 0;
 
-  /**
-   * `backlog` reads the media socket: a server whose incoming media waits for its turn (or is dropped) is past
-   * its capacity whatever its CPU figure says, and admits nobody until it has caught up.
-   */
-  constructor(policy: LoadPolicy, onSample?: (s: LoadSample) => void, backlog?: () => MediaBacklog) {
+  constructor(policy: LoadPolicy, onSample?: (s: LoadSample) => void) {
     this.#policy = policy;
     this.#onSample = onSample;
-    this.#backlog = backlog;
     this.#timer = setInterval(() => this.#sample(), 1000);
     this.#timer.unref?.();
   }
@@ -113,10 +98,7 @@ export class LoadMonitor {
     const forwarded = this.#forwarded;
     this.#forwarded = 0;
     const cpuUs = cpu.user + cpu.system;
-    const media = this.#backlog?.();
-    const behind = media !== undefined && (media.waiting > 0 || media.shed > this.#shedBefore);
-    if (media) this.#shedBefore = media.shed;
-    const sample: LoadSample = { cpu: cpuUs / 1000 / Math.max(1, elapsedMs), lagMs: Math.max(0, elapsedMs - 1000), behind };
+    const sample = { cpu: cpuUs / 1000 / Math.max(1, elapsedMs), lagMs: Math.max(0, elapsedMs - 1000) };
     if ((forwarded * 1000) / Math.max(1, elapsedMs) >= MIN_FORWARDED_PER_SEC) {
       // Smoothed, but quick to follow: a cost that rises (more rooms, bigger packets) is learnt within seconds.
       this.#usPerPacket = 0.5 * this.#usPerPacket + 0.5 * (cpuUs / forwarded);
@@ -152,7 +134,7 @@ export class LoadMonitor {
   admit(pps: number, now = performance.now()): Reservation | undefined {
     if (this.#policy.maxCpu <= 0) return NO_RESERVATION;
     if (performance.now() - this.#lastAt > STALE_SAMPLE_MS) this.#sample();
-    if (this.overloaded() || this.current?.behind === true) return undefined;
+    if (this.overloaded()) return undefined;
     this.#reservations = this.#reservations.filter((r) => !r.released && now - r.at < RESERVATION_MAX_MS);
     const reservedPps = this.#reservations.reduce((sum, r) => sum + r.pps, 0);
     const cpu = this.current?.cpu ?? 0;
