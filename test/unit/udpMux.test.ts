@@ -62,6 +62,21 @@ function bindingRequest(username: string): Buffer {
   return msg;
 }
 
+/** A clock the test moves, and an event loop that turns only when the test says so. */
+function manualLoop(): { clock: LoopClock; now: number; turn(): void } {
+  let pending: (() => void)[] = [];
+  const loop = {
+    now: 0,
+    clock: { now: () => loop.now, afterTurn: (fn: () => void) => void pending.push(fn) },
+    turn() {
+      const run = pending;
+      pending = [];
+      for (const fn of run) fn();
+    },
+  };
+  return loop;
+}
+
 const srtp = Buffer.from([0x80, 0x60, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4]);
 
 describe("stunRequestUsername", () => {
@@ -103,16 +118,8 @@ describe("UdpMux", () => {
   });
 
   it("holds RTP, and only RTP, for a later turn of the event loop once a turn's slice is used, in order", () => {
-    // A clock the test moves, and an event loop that turns only when the test says so.
-    let now = 0;
-    let pending: (() => void)[] = [];
-    const clock: LoopClock = { now: () => now, afterTurn: (fn) => pending.push(fn) };
-    const turn = () => {
-      const run = pending;
-      pending = [];
-      for (const fn of run) fn();
-    };
-    const mux = new UdpMux(new RecordingSocket(), clock);
+    const loop = manualLoop();
+    const mux = new UdpMux(new RecordingSocket(), loop.clock);
     const t = mux.createTransport();
     const got: string[] = [];
     t.onData = (d) => got.push(d[1] === 0x60 ? `rtp${d[3]}` : `x${d[1]}`);
@@ -122,13 +129,13 @@ describe("UdpMux", () => {
     const rtcp = Buffer.from([0x80, 200, 0, 6, 0, 0, 0, 1]); // a sender report
     const dtls = Buffer.from([0x17, 0xfe, 0xfd, 0, 1]);
     mux.receive(rtp(1), 5000, "10.0.0.1"); // within the slice: forwarded as read
-    now = RECEIVE_SLICE_MS + 1; // this drain of the socket has used its slice
+    loop.now = RECEIVE_SLICE_MS + 1; // this drain of the socket has used its slice
     mux.receive(rtp(2), 5000, "10.0.0.1"); // held
     mux.receive(rtcp, 5000, "10.0.0.1"); // RTCP, DTLS and STUN are never held
     mux.receive(dtls, 5000, "10.0.0.1");
     expect(got).toEqual(["x1", "rtp1", "x200", "x254"]);
     expect(mux.backlog).toBe(1);
-    turn(); // timers and HTTP had their turn; the backlog is worked off
+    loop.turn(); // timers and HTTP had their turn; the backlog is worked off
     expect(got.slice(4)).toEqual(["rtp2"]);
     expect(mux.backlog).toBe(0);
     // A new turn: read as it comes again.
@@ -138,15 +145,8 @@ describe("UdpMux", () => {
   });
 
   it("drops backlogged RTP that has waited past BACKLOG_MAX_AGE_MS, and works a long backlog off a slice per turn", () => {
-    let now = 0;
-    let pending: (() => void)[] = [];
-    const clock: LoopClock = { now: () => now, afterTurn: (fn) => pending.push(fn) };
-    const turn = () => {
-      const run = pending;
-      pending = [];
-      for (const fn of run) fn();
-    };
-    const mux = new UdpMux(new RecordingSocket(), clock);
+    const loop = manualLoop();
+    const mux = new UdpMux(new RecordingSocket(), loop.clock);
     const t = mux.createTransport();
     let delivered = 0;
     // Each packet takes 10 ms to forward: a slice ends with the packet that passes RECEIVE_SLICE_MS.
@@ -154,19 +154,19 @@ describe("UdpMux", () => {
     t.onData = (d) => {
       if (d[1] === 0x60) {
         delivered++;
-        now += 10;
+        loop.now += 10;
       }
     };
     mux.bindUsername("1f2e", "client", t);
     mux.receive(bindingRequest("1f2e:client"), 5000, "10.0.0.1");
-    now = RECEIVE_SLICE_MS + 1;
+    loop.now = RECEIVE_SLICE_MS + 1;
     for (let i = 0; i < 20; i++) mux.receive(srtp, 5000, "10.0.0.1");
     expect(mux.backlog).toBe(20);
-    turn();
+    loop.turn();
     expect(delivered).toBe(perSlice); // one slice, then the loop turns again
     expect(mux.backlog).toBe(20 - perSlice);
-    now += BACKLOG_MAX_AGE_MS; // the server fell this far behind: what is left is stale
-    turn();
+    loop.now += BACKLOG_MAX_AGE_MS; // the server fell this far behind: what is left is stale
+    loop.turn();
     expect(delivered).toBe(perSlice);
     expect(mux.backlog).toBe(0);
     expect(mux.counters.shedMedia).toBe(20 - perSlice);
