@@ -187,6 +187,11 @@ export class UdpMux {
       this.#backlog = [];
       this.#backlogHead = 0;
     } else {
+      // A backlog that never empties (a server behind for minutes) must not grow a head of spent slots.
+      if (this.#backlogHead > 1024 && this.#backlogHead * 2 > backlog.length) {
+        backlog.splice(0, this.#backlogHead);
+        this.#backlogHead = 0;
+      }
       this.#scheduleBacklog();
     }
   };

@@ -172,6 +172,29 @@ describe("UdpMux", () => {
     expect(mux.counters.shedMedia).toBe(20 - perSlice);
   });
 
+  it("keeps a long backlog in order across turns while it compacts what it has worked off", () => {
+    const loop = manualLoop();
+    const mux = new UdpMux(new RecordingSocket(), loop.clock);
+    const t = mux.createTransport();
+    const seqs: number[] = [];
+    t.onData = (d) => {
+      if (d[1] !== 0x60) return;
+      seqs.push(((d[2] as number) << 8) | (d[3] as number));
+      loop.now += 0.05; // 2,000 packets to a slice
+    };
+    mux.bindUsername("1f2e", "client", t);
+    mux.receive(bindingRequest("1f2e:client"), 5000, "10.0.0.1");
+    loop.now = RECEIVE_SLICE_MS + 1;
+    for (let i = 0; i < 3000; i++) mux.receive(Buffer.from([0x80, 0x60, i >> 8, i & 0xff, 0, 0, 0, 0, 1, 2, 3, 4]), 5000, "10.0.0.1");
+    loop.turn();
+    expect(mux.backlog).toBe(3000 - seqs.length);
+    expect(seqs.length).toBeGreaterThan(1024); // enough worked off that the spent head is dropped
+    mux.receive(Buffer.from([0x80, 0x60, 0x0b, 0xb8, 0, 0, 0, 0, 1, 2, 3, 4]), 5000, "10.0.0.1"); // 3000, behind the rest
+    loop.turn();
+    expect(mux.backlog).toBe(0);
+    expect(seqs).toEqual([...Array(3001).keys()]);
+  });
+
   it("moves a source when a request names another agent (an ICE restart), and forgets closed transports", async () => {
     const mux = new UdpMux(new RecordingSocket());
     const a = mux.createTransport();
