@@ -117,7 +117,6 @@ async function main(argv: string[]): Promise<void> {
   process.on("exit", () => transcode.killAll());
   // Once a second: the load admission control reads, and what the media socket counted since the last second.
   const muxReported = { ...mux.counters };
-  let lastShedWarning = Number.NEGATIVE_INFINITY;
   const mediaSocket = mux;
   const load = new LoadMonitor({ maxCpu: config.admissionMaxCpu }, (s) => {
     metrics.processCpu.set(s.cpu);
@@ -127,15 +126,6 @@ async function main(argv: string[]): Promise<void> {
     metrics.udpPackets.labels("unknown_source").inc(c.unknownSource - muxReported.unknownSource);
     metrics.udpPackets.labels("send_error").inc(c.sendErrors - muxReported.sendErrors);
     metrics.udpPackets.labels("socket_error").inc(c.socketErrors - muxReported.socketErrors);
-    metrics.udpPackets.labels("deferred").inc(c.deferredMedia - muxReported.deferredMedia);
-    const shed = c.shedMedia - muxReported.shedMedia;
-    if (shed > 0) {
-      metrics.packetsDropped.labels("overload").inc(shed);
-      if (performance.now() - lastShedWarning > 10_000) {
-        lastShedWarning = performance.now();
-        log.warn({ shed, backlog: mediaSocket.backlog }, "the server cannot keep up: incoming media dropped so it keeps answering (see ADMISSION_MAX_CPU)");
-      }
-    }
     Object.assign(muxReported, c);
   });
   const registry = new RoomRegistry({ config, metrics, log, recordings, transcode, load });

@@ -25,38 +25,7 @@ export interface MuxCounters {
   sendErrors: number;
   /** Errors the socket reported on receive (ICMP unreachable from clients that left). */
   socketErrors: number;
-  /** Incoming RTP that waited in the backlog for a later turn of the event loop (see receive()). */
-  deferredMedia: number;
-  /** Backlogged RTP dropped unread: older than BACKLOG_MAX_AGE_MS by its turn, or the backlog full. */
-  shedMedia: number;
 }
-
-/**
- * How long incoming RTP is forwarded as it is read, per turn of the event loop. Bun reads a UDP socket until it is
- * empty: when media comes faster than it can be forwarded (a keyframe's burst to hundreds of viewers, or a server
- * past its capacity) the socket never is, and timers and HTTP (WHEP POSTs, /metrics, admission's own CPU samples)
- * starved for seconds. Past this slice, RTP waits in a backlog that is worked off a slice per turn, so the loop
- * keeps turning; RTCP, STUN and DTLS are never held back.
- */
-export const RECEIVE_SLICE_MS = 100;
-/** Backlogged RTP older than this by its turn is dropped unread: a player has no use for it, and the server is behind. */
-export const BACKLOG_MAX_AGE_MS = 1000;
-const BACKLOG_MAX_PACKETS = 16_384;
-
-interface Backlogged {
-  data: Buffer;
-  port: number;
-  address: string;
-  at: number;
-}
-
-/** The clock the receive budget reads, and how it learns that the event loop has turned; tests pass their own. */
-export interface LoopClock {
-  now(): number;
-  /** Calls fn once the event loop has moved on from the current I/O (setImmediate). */
-  afterTurn(fn: () => void): void;
-}
-const LOOP_CLOCK: LoopClock = { now: () => performance.now(), afterTurn: (fn) => setImmediate(fn) };
 
 const textDecoder = new TextDecoder();
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -86,11 +55,6 @@ export function stunRequestUsername(data: Uint8Array): string | undefined {
     at = value + ((len + 3) & ~3);
   }
   return undefined;
-}
-
-/** RTCP packet types 192-223 (RFC 5761 §4) share the RTP range of first bytes. */
-function isRtcpType(secondByte: number): boolean {
-  return secondByte >= 192 && secondByte <= 223;
 }
 
 type OnData = (data: Buffer, addr: [string, number]) => void;
@@ -157,44 +121,8 @@ export class MuxTransport {
 }
 
 export class UdpMux {
-  readonly counters: MuxCounters = { unknownSource: 0, sendDropped: 0, sendErrors: 0, socketErrors: 0, deferredMedia: 0, shedMedia: 0 };
+  readonly counters: MuxCounters = { unknownSource: 0, sendDropped: 0, sendErrors: 0, socketErrors: 0 };
   readonly #socket: DatagramSocket;
-  readonly #clock: LoopClock;
-  /** When the first datagram since the event loop last turned arrived; -1 while none has. */
-  #turnStart = -1;
-  readonly #turned = () => {
-    this.#turnStart = -1;
-  };
-  /** RTP read past the slice, oldest first from #backlogHead. Allocated only while the server is behind. */
-  #backlog: (Backlogged | undefined)[] = [];
-  #backlogHead = 0;
-  #backlogScheduled = false;
-  readonly #workBacklog = () => {
-    this.#backlogScheduled = false;
-    const start = this.#clock.now();
-    const backlog = this.#backlog;
-    while (this.#backlogHead < backlog.length) {
-      const p = backlog[this.#backlogHead] as Backlogged;
-      backlog[this.#backlogHead++] = undefined;
-      if (start - p.at > BACKLOG_MAX_AGE_MS) {
-        this.counters.shedMedia++;
-        continue;
-      }
-      this.#route(p.data, p.port, p.address);
-      if (this.#clock.now() - start > RECEIVE_SLICE_MS) break;
-    }
-    if (this.#backlogHead >= backlog.length) {
-      this.#backlog = [];
-      this.#backlogHead = 0;
-    } else {
-      // A backlog that never empties (a server behind for minutes) must not grow a head of spent slots.
-      if (this.#backlogHead > 1024 && this.#backlogHead * 2 > backlog.length) {
-        backlog.splice(0, this.#backlogHead);
-        this.#backlogHead = 0;
-      }
-      this.#scheduleBacklog();
-    }
-  };
   readonly #bySource = new Map<string, MuxTransport>();
   readonly #byUsername = new Map<string, MuxTransport>();
   /** Packets waiting for the next flush, as sendMany wants them: data, port, address. */
@@ -211,9 +139,8 @@ export class UdpMux {
   readonly #views: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(SEND_BATCH_PACKETS).fill(undefined);
   #closed = false;
 
-  constructor(socket: DatagramSocket, clock: LoopClock = LOOP_CLOCK) {
+  constructor(socket: DatagramSocket) {
     this.#socket = socket;
-    this.#clock = clock;
   }
 
   get port(): number {
@@ -233,48 +160,11 @@ export class UdpMux {
     if (!transport.closed) this.#byUsername.set(`${localUfrag}:${remoteUfrag}`, transport);
   }
 
-  /** Takes one datagram from the socket. Never throws: a bad packet costs only itself. */
+  /** Routes one datagram from the socket. Never throws: a bad packet costs only itself. */
   receive(data: Buffer, port: number, address: string): void {
-    const first = data[0] as number;
-    if (this.#turnStart < 0) {
-      this.#turnStart = this.#clock.now();
-      this.#clock.afterTurn(this.#turned);
-    }
-    // RTP (RFC 7983) waits its turn once the slice is used up, or while older RTP waits, so order is kept.
-    if (first >= 128 && first <= 191 && !isRtcpType(data[1] as number)) {
-      if (this.#backlogHead < this.#backlog.length || this.#clock.now() - this.#turnStart > RECEIVE_SLICE_MS) {
-        this.#defer(data, port, address);
-        return;
-      }
-    }
-    this.#route(data, port, address);
-  }
-
-  /** Backlogged datagrams: how far behind the server is. */
-  get backlog(): number {
-    return this.#backlog.length - this.#backlogHead;
-  }
-
-  #defer(data: Buffer, port: number, address: string): void {
-    if (this.backlog >= BACKLOG_MAX_PACKETS) {
-      this.counters.shedMedia++;
-      return;
-    }
-    this.counters.deferredMedia++;
-    this.#backlog.push({ data, port, address, at: this.#clock.now() });
-    this.#scheduleBacklog();
-  }
-
-  #scheduleBacklog(): void {
-    if (this.#backlogScheduled || this.#closed) return;
-    this.#backlogScheduled = true;
-    this.#clock.afterTurn(this.#workBacklog);
-  }
-
-  #route(data: Buffer, port: number, address: string): void {
-    const first = data[0] as number;
     const key = `${address}:${port}`;
     let transport = this.#bySource.get(key);
+    const first = data[0] as number;
     // STUN starts with 0 or 1 (RFC 7983); DTLS and SRTP never do, so only STUN pays for the parse.
     if (first < 2) {
       const username = stunRequestUsername(data);
@@ -387,8 +277,6 @@ export class UdpMux {
     if (this.#closed) return;
     this.#closed = true;
     this.#batch.length = 0;
-    this.#backlog = [];
-    this.#backlogHead = 0;
     this.#bySource.clear();
     this.#byUsername.clear();
     this.#socket.close();

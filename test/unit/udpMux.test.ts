@@ -1,7 +1,7 @@
 // The UDP mux's routing and batching, with a recording socket in place of the real one (the real socket is
 // exercised end to end by every test that runs the binary).
 import { describe, expect, it } from "vitest";
-import { BACKLOG_MAX_AGE_MS, RECEIVE_SLICE_MS, SEND_BATCH_PACKETS, UdpMux, stunRequestUsername, type DatagramSocket, type LoopClock } from "../../src/rtc/udpMux.ts";
+import { SEND_BATCH_PACKETS, UdpMux, stunRequestUsername, type DatagramSocket } from "../../src/rtc/udpMux.ts";
 
 /**
  * Behaves as Bun's socket does on Linux (seen with a real one): a packet to a port nobody listens on is sent, and
@@ -62,21 +62,6 @@ function bindingRequest(username: string): Buffer {
   return msg;
 }
 
-/** A clock the test moves, and an event loop that turns only when the test says so. */
-function manualLoop(): { clock: LoopClock; now: number; turn(): void } {
-  let pending: (() => void)[] = [];
-  const loop = {
-    now: 0,
-    clock: { now: () => loop.now, afterTurn: (fn: () => void) => void pending.push(fn) },
-    turn() {
-      const run = pending;
-      pending = [];
-      for (const fn of run) fn();
-    },
-  };
-  return loop;
-}
-
 const srtp = Buffer.from([0x80, 0x60, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4]);
 
 describe("stunRequestUsername", () => {
@@ -115,84 +100,6 @@ describe("UdpMux", () => {
     mux.receive(srtp, 6000, "10.0.0.2");
     expect(got).toEqual(["b:36:10.0.0.1:5000", "b:12:10.0.0.1:5000", "a:36:10.0.0.2:6000", "a:12:10.0.0.2:6000"]);
     expect(b.rinfo).toEqual({ address: "10.0.0.1", port: 5000 });
-  });
-
-  it("holds RTP, and only RTP, for a later turn of the event loop once a turn's slice is used, in order", () => {
-    const loop = manualLoop();
-    const mux = new UdpMux(new RecordingSocket(), loop.clock);
-    const t = mux.createTransport();
-    const got: string[] = [];
-    t.onData = (d) => got.push(d[1] === 0x60 ? `rtp${d[3]}` : `x${d[1]}`);
-    mux.bindUsername("1f2e", "client", t);
-    mux.receive(bindingRequest("1f2e:client"), 5000, "10.0.0.1");
-    const rtp = (n: number) => Buffer.from([0x80, 0x60, 0, n, 0, 0, 0, 0, 1, 2, 3, 4]);
-    const rtcp = Buffer.from([0x80, 200, 0, 6, 0, 0, 0, 1]); // a sender report
-    const dtls = Buffer.from([0x17, 0xfe, 0xfd, 0, 1]);
-    mux.receive(rtp(1), 5000, "10.0.0.1"); // within the slice: forwarded as read
-    loop.now = RECEIVE_SLICE_MS + 1; // this drain of the socket has used its slice
-    mux.receive(rtp(2), 5000, "10.0.0.1"); // held
-    mux.receive(rtcp, 5000, "10.0.0.1"); // RTCP, DTLS and STUN are never held
-    mux.receive(dtls, 5000, "10.0.0.1");
-    expect(got).toEqual(["x1", "rtp1", "x200", "x254"]);
-    expect(mux.backlog).toBe(1);
-    loop.turn(); // timers and HTTP had their turn; the backlog is worked off
-    expect(got.slice(4)).toEqual(["rtp2"]);
-    expect(mux.backlog).toBe(0);
-    // A new turn: read as it comes again.
-    mux.receive(rtp(3), 5000, "10.0.0.1");
-    expect(got.slice(5)).toEqual(["rtp3"]);
-    expect(mux.counters).toMatchObject({ deferredMedia: 1, shedMedia: 0 });
-  });
-
-  it("drops backlogged RTP that has waited past BACKLOG_MAX_AGE_MS, and works a long backlog off a slice per turn", () => {
-    const loop = manualLoop();
-    const mux = new UdpMux(new RecordingSocket(), loop.clock);
-    const t = mux.createTransport();
-    let delivered = 0;
-    // Each packet takes 10 ms to forward: a slice ends with the packet that passes RECEIVE_SLICE_MS.
-    const perSlice = Math.floor(RECEIVE_SLICE_MS / 10) + 1;
-    t.onData = (d) => {
-      if (d[1] === 0x60) {
-        delivered++;
-        loop.now += 10;
-      }
-    };
-    mux.bindUsername("1f2e", "client", t);
-    mux.receive(bindingRequest("1f2e:client"), 5000, "10.0.0.1");
-    loop.now = RECEIVE_SLICE_MS + 1;
-    for (let i = 0; i < 20; i++) mux.receive(srtp, 5000, "10.0.0.1");
-    expect(mux.backlog).toBe(20);
-    loop.turn();
-    expect(delivered).toBe(perSlice); // one slice, then the loop turns again
-    expect(mux.backlog).toBe(20 - perSlice);
-    loop.now += BACKLOG_MAX_AGE_MS; // the server fell this far behind: what is left is stale
-    loop.turn();
-    expect(delivered).toBe(perSlice);
-    expect(mux.backlog).toBe(0);
-    expect(mux.counters.shedMedia).toBe(20 - perSlice);
-  });
-
-  it("keeps a long backlog in order across turns while it compacts what it has worked off", () => {
-    const loop = manualLoop();
-    const mux = new UdpMux(new RecordingSocket(), loop.clock);
-    const t = mux.createTransport();
-    const seqs: number[] = [];
-    t.onData = (d) => {
-      if (d[1] !== 0x60) return;
-      seqs.push(((d[2] as number) << 8) | (d[3] as number));
-      loop.now += 0.05; // 2,000 packets to a slice
-    };
-    mux.bindUsername("1f2e", "client", t);
-    mux.receive(bindingRequest("1f2e:client"), 5000, "10.0.0.1");
-    loop.now = RECEIVE_SLICE_MS + 1;
-    for (let i = 0; i < 3000; i++) mux.receive(Buffer.from([0x80, 0x60, i >> 8, i & 0xff, 0, 0, 0, 0, 1, 2, 3, 4]), 5000, "10.0.0.1");
-    loop.turn();
-    expect(mux.backlog).toBe(3000 - seqs.length);
-    expect(seqs.length).toBeGreaterThan(1024); // enough worked off that the spent head is dropped
-    mux.receive(Buffer.from([0x80, 0x60, 0x0b, 0xb8, 0, 0, 0, 0, 1, 2, 3, 4]), 5000, "10.0.0.1"); // 3000, behind the rest
-    loop.turn();
-    expect(mux.backlog).toBe(0);
-    expect(seqs).toEqual([...Array(3001).keys()]);
   });
 
   it("moves a source when a request names another agent (an ICE restart), and forgets closed transports", async () => {
