@@ -3,6 +3,7 @@ FROM node:20-bookworm-slim AS build
 RUN npm install -g bun@1.4.5
 WORKDIR /src
 COPY package.json bun.lock bunfig.toml tsconfig.json ./
+COPY patches ./patches
 RUN bun install --frozen-lockfile
 COPY src ./src
 COPY web ./web
