@@ -39,6 +39,8 @@ interface Options {
 const ROOM = "bench";
 /** A server too busy to answer its metrics in this time is past saturation; the window still gets measured. */
 const METRICS_TIMEOUT_MS = 8000;
+/** After viewers join, how long before RSS is read: their handshakes' garbage collected, their streams going. */
+const SETTLE_MS = 3000;
 const REPORTED_N = 100;
 
 function parseArgs(args: string[]): Options {
@@ -135,10 +137,28 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
     await sleep(2000);
     const rss0 = processRssKb(server.child.pid) ?? Number.NaN;
 
-    const connectStart = performance.now();
+    // Viewers join in two halves, and RSS is read a few seconds after each, both before any window: the growth
+    // between the two is what one more viewer costs, without the first viewers' one-time costs (JIT code, code
+    // pages of libcrypto faulted in, the heap's first growth) that the average over all of them carries.
     const connectTimeoutMs = opts.quick ? 40_000 : 120_000;
-    const vr = await worker.viewers(server.url, ROOM, n, opts.concurrency, connectTimeoutMs);
-    const connectSec = (performance.now() - connectStart) / 1000;
+    const half = Math.floor(n / 2);
+    let connectMs = 0;
+    const joinViewers = async (count: number) => {
+      const t0 = performance.now();
+      const r = await worker!.viewers(server.url, ROOM, count, opts.concurrency, connectTimeoutMs);
+      connectMs += performance.now() - t0;
+      await sleep(SETTLE_MS);
+      return { r, rss: processRssKb(server.child.pid) ?? Number.NaN };
+    };
+    const first = half > 0 ? await joinViewers(half) : { r: { connected: 0, failed: 0, errors: [], connectMs: [] }, rss: rss0 };
+    const second = await joinViewers(n - half);
+    const vr = {
+      connected: first.r.connected + second.r.connected,
+      failed: first.r.failed + second.r.failed,
+      errors: [...first.r.errors, ...second.r.errors],
+    };
+    const rssMarginalPerSubscriberKb = second.r.connected > 0 ? (second.rss - first.rss) / second.r.connected : Number.NaN;
+    const connectSec = connectMs / 1000;
     log(`N=${n}: ${vr.connected} viewers connected in ${connectSec.toFixed(1)} s (${vr.failed} attempts failed)`);
     if (vr.connected < n) notes.push(`only ${vr.connected} of ${n} viewers connected`);
     if (vr.failed > 0) notes.push(`${vr.failed} viewer attempts failed: ${vr.errors.slice(0, 2).join("; ")}`);
@@ -249,6 +269,7 @@ async function measureN(n: number, opts: Options, floorResult: FloorResult, plan
       p99LatencyMs: percentile(collected, 0.99),
       maxLatencyMs: maxLatency(collected),
       rssPerSubscriberKb: vr.connected > 0 ? (rss1 - rss0) / vr.connected : Number.NaN,
+      rssMarginalPerSubscriberKb,
       rssMb: rss1 / 1024,
       clientCpuPct,
       pacingLateMaxMs: collected.pacingLateMaxMs,
@@ -308,6 +329,7 @@ function failedRow(n: number, floorResult: FloorResult | undefined, err: unknown
     p99LatencyMs: Number.NaN,
     maxLatencyMs: Number.NaN,
     rssPerSubscriberKb: Number.NaN,
+    rssMarginalPerSubscriberKb: Number.NaN,
     rssMb: Number.NaN,
     clientCpuPct: Number.NaN,
     pacingLateMaxMs: Number.NaN,

@@ -27,7 +27,10 @@ export interface Row {
   p50LatencyMs: number;
   p99LatencyMs: number;
   maxLatencyMs: number;
+  /** (RSS after the window − RSS before any viewer) / viewers: includes the first viewers' one-time costs. */
   rssPerSubscriberKb: number;
+  /** RSS growth from the second half of the viewers joining, per viewer: what one more viewer costs. */
+  rssMarginalPerSubscriberKb: number;
   rssMb: number;
   /** Client worker CPU over the window, % of one core (it may use several). */
   clientCpuPct: number;
@@ -110,6 +113,7 @@ export function table(rows: Row[]): string {
     "p50 ms",
     "p99 ms",
     "KB/viewer",
+    "KB marg.",
     "cli CPU %",
     "others %",
     "load",
@@ -127,6 +131,7 @@ export function table(rows: Row[]): string {
     fmt(r.p50LatencyMs, 2),
     fmt(r.p99LatencyMs, 2),
     fmt(r.rssPerSubscriberKb, 0),
+    fmt(r.rssMarginalPerSubscriberKb, 0),
     fmt(r.clientCpuPct, 0),
     fmt(r.othersOnServerCorePct, 0),
     `${fmt(r.load[0], 1)}→${fmt(r.load[1], 1)}`,
