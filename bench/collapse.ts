@@ -186,8 +186,10 @@ export async function main(args: string[]): Promise<number> {
     const failed = fill.failed + knocked.failed;
     // What the viewers read, counted from RTP sequence numbers: a client too slow to read counts against the server.
     const delivered = collected.expected > 0 ? collected.received / collected.expected : 0;
-    const sendFailed = (serverAfter?.dropped ?? 0) - (serverBefore?.dropped ?? 0);
-    const forwardedInWindow = (serverAfter?.forwarded ?? 0) - (serverBefore?.forwarded ?? 0);
+    // A scrape that timed out leaves these unknown (null in the JSON), never a difference against zero.
+    const scraped = serverBefore !== undefined && serverAfter !== undefined;
+    const sendFailed = scraped ? serverAfter.dropped - serverBefore.dropped : Number.NaN;
+    const forwardedInWindow = scraped ? serverAfter.forwarded - serverBefore.forwarded : Number.NaN;
     const worst = collected.delivered.length ? Math.min(...collected.delivered) : 0;
     const p50 = pct(collected.latencyMs, 50);
     const p99 = pct(collected.latencyMs, 99);
@@ -201,7 +203,7 @@ export async function main(args: string[]): Promise<number> {
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         `| ${capacity} | ${attempted} | ${admitted} | ${refused} | ${failed} | ${delivered.toFixed(4)} | ${worst.toFixed(4)} | ${p50.toFixed(2)} | ${p99.toFixed(2)} | ${(windowCpu * 100).toFixed(0)} |`,
         "",
-        `of ${collected.expected} packets due to the admitted viewers, ${collected.received} were read; the kernel dropped ${receiveBufferDrops} at full receive buffers (the viewers' sockets, when their one-core client falls behind); the server handed ${forwardedInWindow} packets to its socket and counted ${sendFailed} it could not send`,
+        `of ${collected.expected} packets due to the admitted viewers, ${collected.received} were read; the kernel dropped ${receiveBufferDrops} at full receive buffers (the viewers' sockets, when their one-core client falls behind); ${scraped ? `the server handed ${forwardedInWindow} packets to its socket and counted ${sendFailed} it could not send` : "the server did not answer GET /metrics within 3 s at the window's start or end"}`,
         `${usPerPacket.toFixed(2)} µs/packet at ${admittedNow} viewers; ${admittedDuringWindow} more admitted while knocking; lite client CPU ${((collected.cpu.user + collected.cpu.system) / 1e6).toFixed(1)} s in all`,
         `machine: ${JSON.stringify(machine())}`,
       ].join("\n"),
