@@ -1,10 +1,10 @@
 // `bun run bench collapse [-- options]`: what happens past capacity. The server runs as in production (admission
-// control on, ADMISSION_MAX_CPU 0.9 unless --admission says otherwise), pinned to one core; one publisher sends
+// control on, ADMISSION_MAX_CPU 0.75 unless --admission says otherwise), pinned to one core; one publisher sends
 // the forwarding benchmark's 2.5 Mbps stream; cheap werift viewers (bench/lib/liteViewers.ts) join until the
 // server refuses them. From the cost per packet it then measures, it works out how many viewers one core can
 // carry, and keeps knocking (more WHEP POSTs) until twice that many have tried, while a window measures what
 // the admitted viewers receive. The goal (issue 7): admitted viewers keep ≥ 99.9 % delivery, the rest get 503.
-//   options: --admission=SHARE (0.9) --window=SEC (10) --concurrency=K (6) --max=N (1000) --source
+//   options: --admission=SHARE (0.75) --window=SEC (10) --concurrency=K (6) --max=N (1000) --source
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LiteCollected, LiteCommand, LiteReply, LiteViewersResult } from "./lib/liteViewers.ts";
@@ -22,7 +22,7 @@ interface Options {
 }
 
 function parse(args: string[]): Options {
-  const o: Options = { admission: 0.9, windowSec: 20, concurrency: 6, max: 1000, source: args.includes("--source") };
+  const o: Options = { admission: 0.75, windowSec: 20, concurrency: 6, max: 1000, source: args.includes("--source") };
   for (const arg of args) {
     if (arg === "--source" || arg === "--") continue;
     const [key, value = ""] = arg.split("=");

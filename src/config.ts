@@ -94,7 +94,7 @@ export const ENV_VARS: readonly VarDoc[] = [
   { name: "TLS_KEY", def: "", doc: "PEM private key file for HTTPS" },
   { name: "TLS_SELF_SIGNED", def: "false", doc: "serve HTTPS with a self-signed certificate kept in DATA_DIR" },
   { name: "DATA_DIR", def: "./data", doc: "folder for server state such as the self-signed certificate" },
-  { name: "ADMISSION_MAX_CPU", def: "0.9", doc: "refuse new viewers (503 + Retry-After) while the server uses this share of its core; 0 = off" },
+  { name: "ADMISSION_MAX_CPU", def: "0.75", doc: "refuse new viewers (503 + Retry-After) while the server uses this share of its core; 0 = off" },
   { name: "CONNECT_TIMEOUT", def: "30", doc: "seconds a session may take to connect (and stay disconnected) before it is reaped" },
 ];
 
@@ -298,7 +298,7 @@ export function loadConfig(env: Env): Config {
     tls,
     dataDir: str(env, "DATA_DIR") ?? "./data",
     connectTimeoutSec: int(env, "CONNECT_TIMEOUT", 30, 1, 3600),
-    admissionMaxCpu: ratio(env, "ADMISSION_MAX_CPU", 0.9),
+    admissionMaxCpu: ratio(env, "ADMISSION_MAX_CPU", 0.75),
     authFailDelayMs: 200,
   };
 }

@@ -15,8 +15,8 @@ describe("admission control", () => {
     expect(overloaded([{ cpu: 0.2, lagMs: 5000 }, { cpu: 0.2, lagMs: 5000 }], { maxCpu: 0.9 })).toBe(false);
     expect(overloaded([busy, busy], { maxCpu: 0 })).toBe(false);
   });
-  it("ADMISSION_MAX_CPU: default 0.9, a number from 0 to 64, anything else names the variable", () => {
-    expect(loadConfig({}).admissionMaxCpu).toBe(0.9);
+  it("ADMISSION_MAX_CPU: default 0.75, a number from 0 to 64, anything else names the variable", () => {
+    expect(loadConfig({}).admissionMaxCpu).toBe(0.75);
     expect(loadConfig({ ADMISSION_MAX_CPU: "0" }).admissionMaxCpu).toBe(0);
     expect(loadConfig({ ADMISSION_MAX_CPU: "1.5" }).admissionMaxCpu).toBe(1.5);
     for (const bad of ["-1", "abc", "65", "0.5.1"]) {
