@@ -327,7 +327,7 @@ export interface LdcViewer {
   audioPayloadTypes: Set<number>;
   /** NAL unit types seen in the video payloads (7 SPS, 8 PPS, 5 IDR, 1 non-IDR slice). */
   nalTypes: Set<number>;
-  /** Sends a PLI for the video track, as a decoder that lost its picture does. */
+  /** Sends a PLI for the video track, as a decoder that lost its picture does; false while the track is not open. */
   requestKeyframe(): boolean;
   close(opts?: { delete?: boolean }): Promise<number | undefined>;
   /** Held on purpose: node-datachannel stops delivering a track's packets once its JS object is collected. */
@@ -359,7 +359,9 @@ export async function ldcPlay(baseUrl: string, room: string, opts: { token?: str
     audioPayloadTypes: new Set(),
     nalTypes: new Set(),
     tracks: [videoTrack, audioTrack],
-    requestKeyframe: () => videoTrack.requestKeyframe(),
+    // node-datachannel does not catch libdatachannel's "Track is not open" here: on a track that is not open (yet, or
+    // any more) it aborts the whole test process instead of throwing, so ask only while the track is open.
+    requestKeyframe: () => videoTrack.isOpen() && videoTrack.requestKeyframe(),
     async close(closeOpts = {}) {
       if (closed) return undefined;
       closed = true;
@@ -401,6 +403,9 @@ export async function ldcPlay(baseUrl: string, room: string, opts: { token?: str
     viewer.location = new URL(res.location, baseUrl).toString();
     pc.setRemoteDescription(res.body, "answer");
     await waitConnected(pc, opts.connectTimeoutMs ?? 15_000, states);
+    // "connected" can come a moment before the video track opens, and requestKeyframe needs it open. (Not audio:
+    // a room without audio leaves that track closed.)
+    await waitTracksOpen([videoTrack], opts.connectTimeoutMs ?? 15_000);
   } catch (err) {
     pc.close();
     throw err;
