@@ -343,6 +343,30 @@ describe.skipIf(missing !== undefined)("web app", () => {
     );
     await shot(page, "home-recordings", true);
 
+    // The list reloads when any room opens or closes (here: Refresh): the open player stays, the same element, and
+    // is not paused by the move. Before, the reload dropped it, which also raced the wait above when the room's
+    // close arrived after the click.
+    await page.evaluate(() => {
+      const m = document.querySelector<HTMLMediaElement>(".record-player video, .record-player audio");
+      if (m) m.dataset.mark = "kept";
+      for (const li of document.querySelectorAll<HTMLElement>(".record")) li.dataset.stale = "1";
+    });
+    await page.locator("#recordings button", { hasText: "Refresh" }).click();
+    await page.waitForFunction(() => document.querySelector(".record") !== null && document.querySelector(".record[data-stale]") === null, undefined, {
+      timeout: 5000,
+    });
+    expect(
+      await page.evaluate(() => {
+        const m = document.querySelector<HTMLMediaElement>(".record-player [data-mark=kept]");
+        const row = m?.closest(".record");
+        return {
+          kept: m !== null,
+          playing: m !== null && (!m.paused || m.ended),
+          button: row?.querySelector("button")?.textContent,
+        };
+      }),
+    ).toEqual({ kept: true, playing: true, button: "Close" });
+
     // With the viewing token, Delete is refused and says what it needs; with the admin token the file goes.
     const name = await ivf.getAttribute("data-name");
     page.on("dialog", (d) => void d.accept());

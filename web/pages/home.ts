@@ -215,7 +215,8 @@ function recordings(ctx: PageContext): { section: HTMLElement; refreshSoon(): vo
     return token && ctx.boot.authEnabled ? `${r.url}${r.url.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}` : r.url;
   };
 
-  function row(r: Recording): HTMLLIElement {
+  /** `playing`: a player already open for this file, kept across a refresh of the list. */
+  function row(r: Recording, playing?: HTMLMediaElement): HTMLLIElement {
     const ext = r.name.split(".").pop()?.toLowerCase() ?? "";
     const kind = PLAYABLE[ext];
     const busy = r.inProgress === true;
@@ -231,13 +232,19 @@ function recordings(ctx: PageContext): { section: HTMLElement; refreshSoon(): vo
           return;
         }
         const media = h(kind, { controls: true, autoplay: true, preload: "metadata", src: fileUrl(r) });
-        media.addEventListener("error", () =>
-          fill(playerSlot, notice("warn", `This browser cannot play ${r.name}. Download it and open it in VLC or ffplay.`)),
-        );
+        media.addEventListener("error", () => {
+          // The row may have been rebuilt since: the notice goes where the player is now.
+          const slot = media.parentElement;
+          if (slot) fill(slot, notice("warn", `This browser cannot play ${r.name}. Download it and open it in VLC or ffplay.`));
+        });
         fill(playerSlot, media);
         play.textContent = "Close";
       });
       actions.append(play);
+      if (playing) {
+        fill(playerSlot, playing);
+        play.textContent = "Close";
+      }
     }
     const download = h("a", { class: "button ghost small", href: fileUrl(r), download: r.name, textContent: "Download" });
     download.setAttribute("aria-label", `Download ${r.name}`);
@@ -290,7 +297,14 @@ function recordings(ctx: PageContext): { section: HTMLElement; refreshSoon(): vo
   async function load(): Promise<void> {
     try {
       const records = await getJson<Recording[]>("/api/records");
-      fill(list, ...records.map(row));
+      // The list is reloaded when a room opens or closes; a recording someone is watching keeps playing. Moved
+      // within this task, the media element is never out of the document long enough to pause.
+      const playing = new Map<string, HTMLMediaElement>();
+      for (const media of list.querySelectorAll<HTMLMediaElement>(".record-player video, .record-player audio")) {
+        const name = media.closest<HTMLElement>(".record")?.dataset.name;
+        if (name !== undefined) playing.set(name, media);
+      }
+      fill(list, ...records.map((r) => row(r, playing.get(r.name))));
       fill(status, records.length === 0 ? h("p", { class: "empty" }, "No recordings yet. Every room is recorded while it is live.") : "");
     } catch (err) {
       fill(status, notice("error", describeError(err, "see the recordings")));
