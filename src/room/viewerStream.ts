@@ -6,7 +6,19 @@
 //
 // Until the fast path is ready (no DTLS keys yet, or the peer is not on the mux, as under Node in tests) packets
 // go through werift's sendRtp as before.
-import type { RTCPeerConnection, RTCRtpSender, RtpPacket } from "werift";
+import {
+  RtcpSenderInfo,
+  RtcpSourceDescriptionPacket,
+  RtcpSrPacket,
+  SourceDescriptionChunk,
+  SourceDescriptionItem,
+  compactNtp,
+  timestampSeconds,
+  type RTCPeerConnection,
+  type RTCRtpSender,
+  type RtpPacket,
+} from "werift";
+import { senderReports, type ReportingStream } from "../rtc/senderReports.ts";
 import { SrtpStreamProtector, localSrtpKeys } from "../rtc/srtpProtect.ts";
 import { mediaTarget, muxInstalled, type MediaTarget } from "../rtc/weriftMux.ts";
 
@@ -42,7 +54,17 @@ interface SenderState {
   packetCount: number;
   octetCount: number;
   retransmittedPacketsSent: number;
-  runRtcp(): Promise<void>;
+  cname?: string;
+  /** True while werift's own report loop runs (it starts on werift's first sendRtp). */
+  rtcpRunning: boolean;
+  /** What werift matches a receiver report's LSR and DLSR against to compute the round trip. */
+  lastSRtimestamp?: number;
+  lastSentSRTimestamp?: number;
+}
+
+/** The part of werift's DTLS transport that sends RTCP (SRTCP-protected, to the selected pair). */
+interface RtcpSink {
+  sendRtcp(packets: unknown[]): Promise<unknown>;
 }
 
 /** The one-byte header extension block (RFC 8285) carrying the mid, as werift would write it. */
@@ -68,7 +90,7 @@ interface FastPath {
   extension: Buffer | undefined;
 }
 
-export class ViewerStream {
+export class ViewerStream implements ReportingStream {
   readonly sender: RTCRtpSender;
   readonly #state: SenderState;
   readonly #pc: RTCPeerConnection;
@@ -118,14 +140,52 @@ export class ViewerStream {
       this.#protectorKey = keys.sessionKey;
     }
     this.#fast = { protector: this.#protector, target, payloadType, extension: midExtension(this.#state) };
-    // werift starts its sender reports on its first sendRtp, which this path never calls.
-    this.#state.runRtcp().catch(noop);
+    // werift's report loop runs if werift sent the first packets (its sendRtp starts it): it ends at its next
+    // turn, and the server-wide scheduler reports from here on, with the counters this path keeps.
+    this.#state.rtcpRunning = false;
+    senderReports.add(this);
+  }
+
+  /**
+   * An RTCP sender report (and SDES CNAME), as werift's loop would send it: the receiver syncs audio with video by
+   * it, and its receiver reports then give the round trip. Sent by the server-wide scheduler.
+   */
+  sendReport(): void {
+    const s = this.#state;
+    const fast = this.#fast;
+    // Nothing sent yet, or werift sent this stream's first packets and runs its own loop: never two reports.
+    if (this.#closed || this.#paused || fast === undefined || fast.target.transport.closed || this.#lastSeq < 0 || s.rtcpRunning) return;
+    const sink = s.dtlsTransport as RtcpSink | undefined;
+    if (typeof sink?.sendRtcp !== "function") return;
+    const packets: unknown[] = [
+      new RtcpSrPacket({
+        ssrc: s.ssrc,
+        senderInfo: new RtcpSenderInfo({
+          ntpTimestamp: s.ntpTimestamp,
+          rtpTimestamp: s.rtpTimestamp,
+          packetCount: s.packetCount,
+          octetCount: s.octetCount,
+        }),
+      }),
+    ];
+    s.lastSRtimestamp = compactNtp(s.ntpTimestamp);
+    s.lastSentSRTimestamp = timestampSeconds();
+    if (s.cname) {
+      packets.push(
+        new RtcpSourceDescriptionPacket({
+          chunks: [new SourceDescriptionChunk({ source: s.ssrc, items: [new SourceDescriptionItem({ type: 1, text: s.cname })] })],
+        }),
+      );
+    }
+    // Rejects only while the transport is closing; that viewer is reaped by its own watch.
+    sink.sendRtcp(packets).catch(noop);
   }
 
   /** The viewer left: nothing more is sent, and the SRTP context is freed. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    senderReports.remove(this);
     this.#fast = undefined;
     this.#protector?.close();
     this.#protector = undefined;

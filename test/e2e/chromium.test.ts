@@ -26,7 +26,7 @@ import { sleep, startServer, waitFor, type ServerHandle } from "./helpers/server
 
 interface RoomDetails {
   tracks: { kind: string; codec: string; packets: number }[];
-  viewers: { state: string }[];
+  viewers: { state: string; streams: { kind: string; rttMs: number | null }[] }[];
 }
 
 interface Live {
@@ -96,6 +96,33 @@ describe.skipIf(missing !== undefined)("Chromium publishes over WHIP, Chromium p
         "audio packets at the viewer",
       );
       expect(audio.mimeType).toBe("audio/opus");
+
+      // The server's sender reports (one scheduler sends them for every forwarded stream): Chromium keeps getting
+      // them for both streams, which is what it syncs audio with video by. Its receiver reports echo them
+      // (LSR/DLSR), so the server knows each stream's round trip only if the report's NTP fields were right.
+      const first = await inboundStats(r.view);
+      const reported = await waitFor(
+        async () => {
+          const s = await inboundStats(r.view);
+          const more = (k: "video" | "audio") => (s[k]?.senderReports ?? 0) - (first[k]?.senderReports ?? 0);
+          // One every 0.5-1.5 s: two more within 5 s, whichever way werift's own loop (started if werift sent the
+          // first packets) stopped.
+          return more("video") >= 2 && more("audio") >= 2 ? s : undefined;
+        },
+        5000,
+        "two more sender reports at the viewer for each stream",
+      );
+      expect(reported.video?.senderReports).toBeGreaterThan(1);
+      const rtts = await waitFor(
+        async () => {
+          const streams = (await roomDetails(r.room)).viewers[0]?.streams ?? [];
+          return streams.length === 2 && streams.every((x) => x.rttMs !== null) ? streams : undefined;
+        },
+        8000,
+        "a round trip for both streams from the viewer's receiver reports",
+      );
+      // Loopback: a round trip of a few ms, not the garbage a wrong LSR would give.
+      for (const x of rtts) expect(x.rttMs ?? -1, x.kind).toBeLessThan(1000);
 
       const size = await waitVideoPlaying(r.view);
       // Not compared with frameWidth: under CPU load Chromium's encoder may scale down between the two reads.

@@ -372,12 +372,15 @@ export interface InboundVideoStats {
   keyFramesDecoded: number;
   mimeType: string;
   decoderImplementation: string;
+  /** RTCP sender reports received for this stream (remote-outbound-rtp reportsSent). */
+  senderReports: number;
 }
 
 export interface InboundAudioStats {
   packetsReceived: number;
   totalAudioEnergy: number;
   mimeType: string;
+  senderReports: number;
 }
 
 export interface PageInboundStats {
@@ -398,6 +401,11 @@ export async function inboundStats(page: Page): Promise<PageInboundStats> {
       const c = typeof codecId === "string" ? (report.get(codecId) as { mimeType?: string } | undefined) : undefined;
       return c?.mimeType ?? "";
     };
+    // The sender reports received, per kind: remote-outbound-rtp exists once the first one has arrived.
+    const reports: Record<string, number> = {};
+    report.forEach((s: Record<string, unknown>) => {
+      if (s.type === "remote-outbound-rtp" && typeof s.kind === "string") reports[s.kind] = typeof s.reportsSent === "number" ? s.reportsSent : 0;
+    });
     report.forEach((s: Record<string, unknown>) => {
       if (s.type !== "inbound-rtp") return;
       const n = (k: string) => (typeof s[k] === "number" ? (s[k] as number) : 0);
@@ -411,9 +419,10 @@ export async function inboundStats(page: Page): Promise<PageInboundStats> {
           keyFramesDecoded: n("keyFramesDecoded"),
           mimeType: mime(s.codecId),
           decoderImplementation: typeof s.decoderImplementation === "string" ? s.decoderImplementation : "",
+          senderReports: reports.video ?? 0,
         };
       } else if (s.kind === "audio") {
-        audio = { packetsReceived: n("packetsReceived"), totalAudioEnergy: n("totalAudioEnergy"), mimeType: mime(s.codecId) };
+        audio = { packetsReceived: n("packetsReceived"), totalAudioEnergy: n("totalAudioEnergy"), mimeType: mime(s.codecId), senderReports: reports.audio ?? 0 };
       }
     });
     return { video, audio, connectionState: rc.pc.connectionState };
