@@ -48,6 +48,12 @@ export interface Config {
   admissionMaxCpu: number;
   /** Milliseconds added before every auth failure answer, so tokens cannot be probed quickly. */
   authFailDelayMs: number;
+  /**
+   * How many times more often a function must run before JavaScriptCore compiles it with its optimizing tiers.
+   * The forwarding path runs thousands of times a second and is compiled anyway; the code that runs a few times
+   * per session (SDP, DTLS handshakes) is not, which saves its machine code (see README, memory).
+   */
+  jitTierUpScale: number;
 }
 
 export class ConfigError extends Error {
@@ -95,6 +101,7 @@ export const ENV_VARS: readonly VarDoc[] = [
   { name: "TLS_SELF_SIGNED", def: "false", doc: "serve HTTPS with a self-signed certificate kept in DATA_DIR" },
   { name: "DATA_DIR", def: "./data", doc: "folder for server state such as the self-signed certificate" },
   { name: "ADMISSION_MAX_CPU", def: "0.75", doc: "refuse new viewers (503 + Retry-After) while the server uses this share of its core; 0 = off" },
+  { name: "JIT_TIER_UP_SCALE", def: "10", doc: "how much more often a function must run before the JIT optimizes it (1 = JavaScriptCore's default); higher saves memory, costs CPU" },
   { name: "CONNECT_TIMEOUT", def: "30", doc: "seconds a session may take to connect (and stay disconnected) before it is reaped" },
 ];
 
@@ -300,6 +307,7 @@ export function loadConfig(env: Env): Config {
     connectTimeoutSec: int(env, "CONNECT_TIMEOUT", 30, 1, 3600),
     admissionMaxCpu: ratio(env, "ADMISSION_MAX_CPU", 0.75),
     authFailDelayMs: 200,
+    jitTierUpScale: int(env, "JIT_TIER_UP_SCALE", 10, 1, 1000),
   };
 }
 

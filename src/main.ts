@@ -8,7 +8,7 @@ import { Recordings } from "./media/recorder/recordings.ts";
 import { TranscodeService } from "./media/transcode/transcodeService.ts";
 import { LoadMonitor } from "./metrics/load.ts";
 import { Metrics } from "./metrics/metrics.ts";
-import { openUdpSocket, serve, type SocketBuffers } from "./platform/bun.ts";
+import { openUdpSocket, scaleJitTierUp, serve, type SocketBuffers } from "./platform/bun.ts";
 import { loadWebAssets } from "./platform/webAssets.ts";
 import { RoomRegistry } from "./room/registry.ts";
 import { UdpMux, type DatagramSocket } from "./rtc/udpMux.ts";
@@ -53,7 +53,10 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
 
+  // Before the server's own code runs much: from here on, only code that runs often gets optimizing compiles.
+  const jitScaled = scaleJitTierUp(config.jitTierUpScale);
   const log = createLogger(config.logLevel);
+  if (!jitScaled && config.jitTierUpScale !== 1) log.warn({ jitTierUpScale: config.jitTierUpScale }, "this Bun cannot scale the JIT's tier-up thresholds; JIT_TIER_UP_SCALE has no effect");
   // A media server must outlive any one bad packet or peer: log and keep serving the other rooms.
   process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception"));
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));

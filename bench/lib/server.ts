@@ -56,6 +56,8 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
       LOG_LEVEL: process.env.BENCH_SERVER_LOG_LEVEL ?? "warn",
       DATA_DIR: join(cwd, "data"),
       RECORD_DIR: join(cwd, "recordings"),
+      // The JIT trade-off (memory against CPU while code warms up) is the operator's to measure, so it passes through.
+      ...(process.env.JIT_TIER_UP_SCALE !== undefined ? { JIT_TIER_UP_SCALE: process.env.JIT_TIER_UP_SCALE } : {}),
       // JavaScriptCore's own switches (BUN_JSC_logGC=true, say) pass through, for diagnosis.
       ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith("BUN_JSC_") && e[1] !== undefined)),
       ...opts.env,

@@ -39,6 +39,21 @@ export function serve(app: Hono<AppEnv>, opts: ServeOptions): RunningServer {
 }
 
 /**
+ * Raises JavaScriptCore's tier-up thresholds this many times (Bun.unsafe.setJITPolicy). Code that runs a few
+ * hundred times per burst of joining viewers (SDP, the DTLS handshake, certificate parsing) then stays in the
+ * interpreter and baseline JIT instead of getting optimized machine code it rarely uses, about 5 MB at the first
+ * hundred viewers; the forwarding path runs thousands of times a second and is optimized all the same. Returns
+ * false where the runtime has no such switch (Node in tests, an older Bun).
+ */
+export function scaleJitTierUp(scale: number): boolean {
+  if (typeof Bun === "undefined") return false;
+  const unsafe = Bun.unsafe as { setJITPolicy?: (scale: number) => void };
+  if (typeof unsafe.setJITPolicy !== "function") return false;
+  unsafe.setJITPolicy(scale);
+  return true;
+}
+
+/**
  * A byte range of a file as a response body. Under Bun a file slice, which Bun sends with sendfile and a
  * Content-Length (a stream body would go out chunked, without one); elsewhere (Node, in tests) a file stream.
  */

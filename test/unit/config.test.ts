@@ -40,6 +40,7 @@ const ALL_VARIABLES = [
   "TLS_SELF_SIGNED",
   "DATA_DIR",
   "ADMISSION_MAX_CPU",
+  "JIT_TIER_UP_SCALE",
   "CONNECT_TIMEOUT",
 ];
 
@@ -65,6 +66,7 @@ describe("loadConfig defaults", () => {
     expect(c.tls).toBeUndefined();
     expect(c.dataDir).toBe("./data");
     expect(c.connectTimeoutSec).toBe(30);
+    expect(c.jitTierUpScale).toBe(10);
     expect(c.authFailDelayMs).toBe(200);
     expect(authEnabled(c)).toBe(false);
   });
@@ -103,6 +105,7 @@ describe("loadConfig parses every variable", () => {
       TLS_SELF_SIGNED: "false",
       DATA_DIR: "/var/lib/roomcast",
       CONNECT_TIMEOUT: "12",
+      JIT_TIER_UP_SCALE: "1",
     });
     expect(c.port).toBe(9443);
     expect(c.host).toBe("127.0.0.1");
@@ -132,6 +135,7 @@ describe("loadConfig parses every variable", () => {
     expect(c.tls).toEqual({ certFile: "/etc/cert.pem", keyFile: "/etc/key.pem" });
     expect(c.dataDir).toBe("/var/lib/roomcast");
     expect(c.connectTimeoutSec).toBe(12);
+    expect(c.jitTierUpScale).toBe(1);
     expect(authEnabled(c)).toBe(true);
   });
 
@@ -217,6 +221,9 @@ describe("loadConfig rejects bad values with a ConfigError naming the variable",
     ["RATE_LIMIT_BURST=-5", { RATE_LIMIT_BURST: "-5" }, "RATE_LIMIT_BURST"],
     ["MAX_SUBS_PER_ROOM=lots", { MAX_SUBS_PER_ROOM: "lots" }, "MAX_SUBS_PER_ROOM"],
     ["CONNECT_TIMEOUT=0", { CONNECT_TIMEOUT: "0" }, "CONNECT_TIMEOUT"],
+    ["JIT_TIER_UP_SCALE=0 (1 is JavaScriptCore's own policy; below it is meaningless)", { JIT_TIER_UP_SCALE: "0" }, "JIT_TIER_UP_SCALE"],
+    ["JIT_TIER_UP_SCALE=2.5", { JIT_TIER_UP_SCALE: "2.5" }, "JIT_TIER_UP_SCALE"],
+    ["JIT_TIER_UP_SCALE=5000", { JIT_TIER_UP_SCALE: "5000" }, "JIT_TIER_UP_SCALE"],
     ["RTC_PORT_MIN without RTC_PORT_MAX", { RTC_PORT_MIN: "40000" }, "RTC_PORT_MAX"],
     ["RTC_PORT_MAX without RTC_PORT_MIN", { RTC_PORT_MAX: "40000" }, "RTC_PORT_MIN"],
     ["RTC_PORT_MAX < RTC_PORT_MIN", { RTC_PORT_MIN: "40100", RTC_PORT_MAX: "40000" }, "RTC_PORT_MAX"],
