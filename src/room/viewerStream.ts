@@ -2,7 +2,8 @@
 // buffer (header with this viewer's SSRC, payload type, sequence and timestamp, then the payload), protected in
 // place with this stream's SRTP state, and queued on the UDP mux, which sends all viewers' copies of a packet in
 // one sendMany. werift's RTCRtpSender stays for what is not per packet: the SDP, RTCP in (PLI, NACK, REMB,
-// receiver reports) and its sender reports out, whose counters this stream keeps current.
+// receiver reports), and the counters this stream keeps current for its stats and for the sender reports that
+// the server-wide scheduler has this stream send.
 //
 // Until the fast path is ready (no DTLS keys yet, or the peer is not on the mux, as under Node in tests) packets
 // go through werift's sendRtp as before.
@@ -42,7 +43,7 @@ export function flushSends(): void {
   muxInstalled()?.flush();
 }
 
-/** werift's sender fields this stream reads or keeps current for werift's sender reports and stats. */
+/** werift's sender fields this stream reads or keeps current, for sender reports and stats. */
 interface SenderState {
   ssrc: number;
   codec?: { payloadType: number };
