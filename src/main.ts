@@ -13,6 +13,7 @@ import { loadWebAssets } from "./platform/webAssets.ts";
 import { RoomRegistry } from "./room/registry.ts";
 import { UdpMux, type DatagramSocket } from "./rtc/udpMux.ts";
 import { nativeCrypto } from "./rtc/nativeCrypto.ts";
+import { senderReports } from "./rtc/senderReports.ts";
 import { installUdpMux } from "./rtc/weriftMux.ts";
 import { VERSION } from "./version.ts";
 
@@ -60,6 +61,7 @@ async function main(argv: string[]): Promise<void> {
   // A media server must outlive any one bad packet or peer: log and keep serving the other rooms.
   process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception"));
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
+  senderReports.onError = (err) => log.warn({ err }, "an RTCP sender report failed; the stream's next one is tried as usual");
 
   // All media on one UDP port (the first free one of RTC_PORT_MIN..MAX, else one the system picks).
   let mux: UdpMux | undefined;

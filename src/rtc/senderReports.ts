@@ -19,10 +19,11 @@ function nextReportDelayMs(): number {
 export class SenderReportScheduler {
   readonly #due = new Map<ReportingStream, number>();
   #timer: ReturnType<typeof setInterval> | undefined;
-  readonly #onError: (err: unknown) => void;
+  /** Where a stream's failed report goes; the server points it at its log. */
+  onError: (err: unknown) => void;
 
   constructor(onError: (err: unknown) => void = () => undefined) {
-    this.#onError = onError;
+    this.onError = onError;
   }
 
   get size(): number {
@@ -57,7 +58,7 @@ export class SenderReportScheduler {
         stream.sendReport();
       } catch (err) {
         // One stream's failure must not stop the others' reports.
-        this.#onError(err);
+        this.onError(err);
       }
     }
   }
