@@ -57,7 +57,7 @@ const STABLE_MS = 30_000;
 const STALL_MS = 8_000;
 const READY_TIMEOUT_MS = 20_000;
 /** Keyframe requests to the publisher while a new ffmpeg waits for one to start decoding. */
-const FIRST_KEYFRAME_REQUEST_MS = 250;
+export const FIRST_KEYFRAME_REQUEST_MS = 250;
 const KEYFRAME_RETRY_MS = 1000;
 /** ffmpeg error lines logged per process before they are only counted (decoders complain a lot on a lossy start). */
 const LOGGED_ERRORS_PER_RUN = 5;
