@@ -138,6 +138,8 @@ describe("TrackRecorder", () => {
     // Start mid-GOP: frames before the second key frame are skipped, one key frame is asked for.
     const fromFrame5 = rtp.findIndex((p) => p.header.timestamp === 1000 + 5 * 3000);
     for (const p of rtp.slice(fromFrame5)) track.send(p);
+    // The sink opens its file asynchronously (libuv's pool), so on a busy machine it appears a moment later.
+    for (let waited = 0; readdirSync(dir).length === 0 && waited < 2000; waited += 10) await new Promise((r) => setTimeout(r, 10));
     expect(readdirSync(dir)).toEqual(["t_video0_1.ivf"]);
     expect(await metricValue(metrics, "roomcast_recordings_active")).toBe(1);
     const result = await rec.close();
