@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../../src/config.ts";
 import { ffmpegCandidates, resolveFfmpeg } from "../../../src/media/ffmpeg.ts";
 import { parseRecordName } from "../../../src/media/recorder/names.ts";
@@ -139,8 +139,7 @@ describe("TrackRecorder", () => {
     const fromFrame5 = rtp.findIndex((p) => p.header.timestamp === 1000 + 5 * 3000);
     for (const p of rtp.slice(fromFrame5)) track.send(p);
     // The sink opens its file asynchronously (libuv's pool), so on a busy machine it appears a moment later.
-    for (let waited = 0; readdirSync(dir).length === 0 && waited < 2000; waited += 10) await new Promise((r) => setTimeout(r, 10));
-    expect(readdirSync(dir)).toEqual(["t_video0_1.ivf"]);
+    await vi.waitFor(() => expect(readdirSync(dir)).toEqual(["t_video0_1.ivf"]), { timeout: 2000, interval: 10 });
     expect(await metricValue(metrics, "roomcast_recordings_active")).toBe(1);
     const result = await rec.close();
     expect(track.taps).toBe(0);
