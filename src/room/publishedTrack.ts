@@ -1,12 +1,25 @@
-// One track a publisher sends (one m-line): its codec, and its layers: a single stream, or one per simulcast rid.
+// One track a publisher sends (one m-line): its codec, its layers (a single stream, or one per simulcast rid, and
+// transcoded renditions), and its viewers: the one map of which viewer is on which layer, with at most one pending
+// switch each. A switch completes at the target layer's next keyframe, so a decoder never sees a broken frame.
 import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from "werift";
 import { InvalidStateError } from "../errors.ts";
 import type { CodecInfo } from "../rtc/codecs.ts";
 import { keyframeCodec } from "../rtc/keyframe.ts";
 import type { MediaKind } from "../rtc/sdp.ts";
-import { TrackLayer, type RtpTap, type SenderReport, type TrackCounters, type TrackHooks } from "./trackLayer.ts";
+import { TrackLayer, type LayerSink, type RtpTap, type SenderReport, type TrackCounters, type TrackHooks } from "./trackLayer.ts";
 
 export { PLI_THROTTLE_MS, type RtpTap, type SenderReport, type TrackCounters, type TrackHooks } from "./trackLayer.ts";
+
+/** A frame at 30 fps in the 90 kHz clock: the timestamp step across a layer switch. */
+const SWITCH_TIMESTAMP_STEP = 3000;
+
+interface ViewerPlace {
+  /** The layer the viewer's stream is a sink of. */
+  layer: TrackLayer;
+  /** The layer it moves to at that layer's next keyframe; never `layer`. */
+  next: TrackLayer | undefined;
+  onSwitched: ((layer: TrackLayer) => void) | undefined;
+}
 
 export class PublishedTrack {
   readonly kind: MediaKind;
@@ -18,6 +31,8 @@ export class PublishedTrack {
    * renditions are added after them.
    */
   readonly layers: TrackLayer[];
+  readonly #viewers = new Map<LayerSink, ViewerPlace>();
+  readonly #switchAt = (layer: TrackLayer, header: RtpPacket["header"]) => this.#completeSwitches(layer, header);
   #closed = false;
 
   constructor(kind: MediaKind, index: number, mid: string | undefined, codec: CodecInfo, hooks: TrackHooks, rids: readonly string[] = []) {
@@ -104,7 +119,86 @@ export class PublishedTrack {
   }
 
   get viewerCount(): number {
-    return this.layers.reduce((s, l) => s + l.viewerCount, 0);
+    return this.#viewers.size;
+  }
+
+  /** Viewers on `layer` now (a pending switch counts where the viewer still is). */
+  viewersOn(layer: TrackLayer): number {
+    let n = 0;
+    for (const place of this.#viewers.values()) if (place.layer === layer) n++;
+    return n;
+  }
+
+  /** The layer the viewer is on now, or undefined when it is not this track's viewer. */
+  layerOf(stream: LayerSink): TrackLayer | undefined {
+    return this.#viewers.get(stream)?.layer;
+  }
+
+  /** Where the viewer is headed: its pending switch's layer, else the one it is on. */
+  targetOf(stream: LayerSink): TrackLayer | undefined {
+    const place = this.#viewers.get(stream);
+    return place?.next ?? place?.layer;
+  }
+
+  /**
+   * The viewer starts on `layer`, with the cached GOP first. A viewer already here keeps its layer and its pending
+   * switch (a viewer whose transport came back).
+   */
+  addViewer(stream: LayerSink, layer: TrackLayer): void {
+    if (this.#closed || this.#viewers.has(stream)) return;
+    this.#viewers.set(stream, { layer, next: undefined, onSwitched: undefined });
+    layer.addSink(stream);
+  }
+
+  /**
+   * Moves the viewer to `target` at its next keyframe (asked for now). A later call replaces a pending switch, and
+   * one back to the current layer cancels it: the viewer is on exactly one layer whatever the order of calls and
+   * keyframes.
+   */
+  switchViewer(stream: LayerSink, target: TrackLayer, onSwitched?: (layer: TrackLayer) => void): void {
+    const place = this.#viewers.get(stream);
+    if (this.#closed || !place) return;
+    const before = place.next;
+    place.next = target === place.layer ? undefined : target;
+    place.onSwitched = place.next === undefined ? undefined : onSwitched;
+    if (before !== undefined && before !== place.next) this.#listenForSwitches(before);
+    if (place.next !== undefined) this.#listenForSwitches(place.next);
+  }
+
+  removeViewer(stream: LayerSink): void {
+    const place = this.#viewers.get(stream);
+    if (!place) return;
+    this.#viewers.delete(stream);
+    place.layer.removeSink(stream);
+    if (place.next !== undefined) this.#listenForSwitches(place.next);
+  }
+
+  /** A layer hears its next keyframe while some viewer waits to switch to it, and only then. */
+  #listenForSwitches(layer: TrackLayer): void {
+    let waiting = false;
+    for (const place of this.#viewers.values()) {
+      if (place.next === layer) {
+        waiting = true;
+        break;
+      }
+    }
+    layer.onNextKeyframe(waiting ? this.#switchAt : undefined);
+  }
+
+  /** `layer` has a keyframe: every viewer waiting for it leaves its layer and continues here from this packet. */
+  #completeSwitches(layer: TrackLayer, header: RtpPacket["header"]): void {
+    for (const [stream, place] of this.#viewers) {
+      if (place.next !== layer) continue;
+      place.layer.removeSink(stream);
+      place.layer = layer;
+      place.next = undefined;
+      // Sequence numbers and timestamps are rebased from here so the viewer sees one continuous stream.
+      stream.continueAt(SWITCH_TIMESTAMP_STEP, header);
+      layer.addSinkNow(stream);
+      const done = place.onSwitched;
+      place.onSwitched = undefined;
+      done?.(layer);
+    }
   }
 
   /** A keyframe on every layer (publisher just connected). */
@@ -121,6 +215,7 @@ export class PublishedTrack {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#viewers.clear();
     for (const l of this.layers) l.close();
   }
 }

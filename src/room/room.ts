@@ -200,7 +200,7 @@ export class Room {
           ssrc: l.ssrc ?? null,
           packets: l.counters.packets,
           bitrate: l.bitrate,
-          viewers: l.viewerCount,
+          viewers: t.viewersOn(l),
           rendition: l.rendition,
         })),
       })),

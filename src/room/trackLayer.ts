@@ -1,17 +1,17 @@
-// One RTP stream of a published track: the only stream, or one simulcast layer (rid), or later a transcoded
-// rendition. It counts, caches the current GOP and fans each packet out to the viewers on this layer.
+// One RTP stream of a published track: the only stream, or one simulcast layer (rid), or a transcoded rendition.
+// It counts, caches the current GOP and fans each packet out to the sinks its track gives it. Which viewer is on
+// which layer, and which switch is pending, is the track's to decide (publishedTrack.ts); a layer only tells its
+// track when the keyframe a switch waits for arrives.
 // This is the hot path: one packet in, N out, no awaits, nothing allocated of our own per packet.
 import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from "werift";
 import type { KeyframeCodec } from "../rtc/keyframe.ts";
 import { isKeyframeStart } from "../rtc/keyframe.ts";
 import { GopCache } from "./gopCache.ts";
-import { flushSends, ntpNow, type ViewerStream } from "./viewerStream.ts";
+import { flushSends, ntpNow } from "./viewerStream.ts";
 
 /** At most one keyframe request per this many ms reaches a publisher, however many viewers ask. */
 export const PLI_THROTTLE_MS = 500;
 
-/** A frame at 30 fps in the 90 kHz clock: the timestamp step across a layer switch. */
-const SWITCH_TIMESTAMP_STEP = 3000;
 const noop = () => undefined;
 
 /**
@@ -40,6 +40,14 @@ export interface TrackHooks {
 
 export type RtpTap = (rtp: RtpPacket) => void;
 
+/** What a layer fans out to: a viewer's outgoing stream (viewerStream.ts). */
+export interface LayerSink {
+  /** One packet, stamped with the NTP time of its fan-out (for the stream's sender reports). */
+  write(rtp: RtpPacket, ntp: bigint): void;
+  /** The next packet written (a keyframe of another layer) continues this stream, `step` RTP ticks later. */
+  continueAt(step: number, header: RtpPacket["header"]): void;
+}
+
 /** The publisher's last RTCP sender report: its RTP clock against its wall clock (NTP). */
 export interface SenderReport {
   ntpTime: bigint;
@@ -47,11 +55,8 @@ export interface SenderReport {
   receivedAt: number;
 }
 
-interface PendingSwitch {
-  stream: ViewerStream;
-  from: TrackLayer | undefined;
-  onSwitched: (() => void) | undefined;
-}
+/** Called at the first keyframe after it was set, before that packet is fanned out: switches happen here. */
+export type KeyframeListener = (layer: TrackLayer, header: RtpPacket["header"]) => void;
 
 export interface LayerOptions {
   /** The name viewers pick when it is not a rid: a transcoded rendition's, like "360p". */
@@ -77,11 +82,11 @@ export class TrackLayer {
   lastPacketAt = 0;
   senderReport: SenderReport | undefined;
 
-  #sinks: ViewerStream[] = [];
+  #sinks: LayerSink[] = [];
   readonly #history: (RtpPacket | undefined)[] = new Array<RtpPacket | undefined>(HISTORY_SIZE);
-  #pending: PendingSwitch[] = [];
+  #keyframeListener: KeyframeListener | undefined;
   /** Viewers being sent the cached GOP; they join #sinks once they have caught up with it. */
-  readonly #joining = new Set<ViewerStream>();
+  readonly #joining = new Set<LayerSink>();
   #taps: RtpTap[] = [];
   #receiver: RTCRtpReceiver | undefined;
   #unsubscribe: (() => void) | undefined;
@@ -110,8 +115,9 @@ export class TrackLayer {
     return this.#name ?? this.rid ?? "source";
   }
 
-  get viewerCount(): number {
-    return this.#sinks.length + this.#pending.length + this.#joining.size;
+  /** Streams this layer sends to now, those still being replayed the GOP included. */
+  get sinkCount(): number {
+    return this.#sinks.length + this.#joining.size;
   }
 
   /** Connects the werift track that carries this layer's RTP. */
@@ -156,14 +162,14 @@ export class TrackLayer {
     if (header.extensions.length > 0) header.extensions = [];
     this.#gop?.push(rtp);
     this.#history[seq & (HISTORY_SIZE - 1)] = rtp;
-    if (this.#pending.length > 0) this.#switchInAt(rtp);
+    if (this.#keyframeListener !== undefined) this.#keyframeAt(rtp);
     const taps = this.#taps;
     for (let i = 0; i < taps.length; i++) (taps[i] as RtpTap)(rtp);
     const sinks = this.#sinks;
     if (sinks.length === 0) return;
     // One clock read per packet, shared by every viewer's sender report.
     const ntp = ntpNow();
-    for (let i = 0; i < sinks.length; i++) (sinks[i] as ViewerStream).write(rtp, ntp);
+    for (let i = 0; i < sinks.length; i++) (sinks[i] as LayerSink).write(rtp, ntp);
     flushSends();
     this.#hooks.onForwarded(sinks.length);
   }
@@ -174,22 +180,35 @@ export class TrackLayer {
     return rtp !== undefined && rtp.header.sequenceNumber === seq ? rtp : undefined;
   }
 
-  /** Viewers waiting to switch to this layer come in at a keyframe, so their decoder never sees a broken frame. */
-  #switchInAt(rtp: RtpPacket): void {
+  /** Viewers switching to this layer come in at a keyframe, so their decoder never sees a broken frame. */
+  #keyframeAt(rtp: RtpPacket): void {
     if (this.#keyframes !== undefined && !isKeyframeStart(this.#keyframes, rtp.payload)) return;
-    const pending = this.#pending;
-    this.#pending = [];
-    for (const p of pending) {
-      p.from?.removeSink(p.stream);
-      // Sequence numbers and timestamps are rebased from here so the viewer sees one continuous stream.
-      p.stream.continueAt(SWITCH_TIMESTAMP_STEP, rtp.header);
-      this.#sinks = [...this.#sinks, p.stream];
-      p.onSwitched?.();
-    }
+    const listener = this.#keyframeListener as KeyframeListener;
+    this.#keyframeListener = undefined;
+    listener(this, rtp.header);
+  }
+
+  /**
+   * `listener` hears this layer's next keyframe (once), and a keyframe is asked for until then; undefined stops
+   * listening. The track sets it while a viewer waits to switch here.
+   */
+  onNextKeyframe(listener: KeyframeListener | undefined): void {
+    if (this.#closed) return;
+    const asked = listener !== undefined && this.#keyframeListener === undefined;
+    this.#keyframeListener = listener;
+    if (asked) this.requestKeyframe();
+  }
+
+  /** Sends to `stream` from the next packet on: a viewer switched here at this keyframe. */
+  addSinkNow(stream: LayerSink): void {
+    if (this.#closed || this.#sinks.includes(stream)) return;
+    this.#joining.delete(stream);
+    // A new array, so a forward() in progress keeps iterating the old one.
+    this.#sinks = [...this.#sinks, stream];
   }
 
   /** Adds a viewer; it first gets the cached GOP, in order, so its decoder starts at a keyframe at once. */
-  addSink(stream: ViewerStream): void {
+  addSink(stream: LayerSink): void {
     if (this.#closed || this.#sinks.includes(stream) || this.#joining.has(stream)) return;
     const gop = this.#gop;
     if (gop === undefined || gop.packets.length === 0) {
@@ -225,17 +244,9 @@ export class TrackLayer {
     step();
   }
 
-  /** Moves a viewer here from another layer at this layer's next keyframe (which is requested now). */
-  switchIn(stream: ViewerStream, from: TrackLayer | undefined, onSwitched?: () => void): void {
-    if (this.#closed) return;
-    this.#pending = [...this.#pending.filter((p) => p.stream !== stream), { stream, from, onSwitched }];
-    this.requestKeyframe();
-  }
-
-  removeSink(stream: ViewerStream): void {
+  removeSink(stream: LayerSink): void {
     this.#joining.delete(stream);
-    this.#sinks = this.#sinks.filter((s) => s !== stream);
-    this.#pending = this.#pending.filter((p) => p.stream !== stream);
+    if (this.#sinks.includes(stream)) this.#sinks = this.#sinks.filter((s) => s !== stream);
   }
 
   /** A raw-packet listener (recorders); returns its remover. */
@@ -266,7 +277,7 @@ export class TrackLayer {
   /** Called once a second by the room: bitrate over the last tick. */
   tick(elapsedMs: number): void {
     // A PLI can be lost, or throttled when it was asked: viewers waiting to switch here ask again each second.
-    if (this.#pending.length > 0) this.requestKeyframe();
+    if (this.#keyframeListener !== undefined) this.requestKeyframe();
     const delta = this.counters.bytes - this.#bytesAtTick;
     this.#bytesAtTick = this.counters.bytes;
     this.bitrate = elapsedMs > 0 ? Math.round((delta * 8 * 1000) / elapsedMs) : 0;
@@ -282,7 +293,7 @@ export class TrackLayer {
     this.#unsubscribe = undefined;
     this.#sinks = [];
     this.#joining.clear();
-    this.#pending = [];
+    this.#keyframeListener = undefined;
     this.#taps = [];
     this.#receiver = undefined;
     this.#gop?.clear();

@@ -42,8 +42,11 @@ export interface ReceiverReport {
 
 interface Binding {
   track: PublishedTrack;
-  /** The layer this viewer is on; changes when a switch completes at a keyframe. */
-  layer: TrackLayer;
+  /**
+   * The layer the viewer starts on once connected. From then on the track holds which layer the viewer is on
+   * (and its pending switch): this is only read before.
+   */
+  start: TrackLayer;
   mid: string | undefined;
   codec: CodecInfo;
   sender: RTCRtpSender | undefined;
@@ -59,8 +62,6 @@ export class ViewerSession {
   readonly createdAt = new Date();
   state: SessionState = "connecting";
   readonly log: Logger;
-  plis = 0;
-  nacks = 0;
   /** A viewer that chose a layer keeps it; otherwise the layer follows its receive estimate. */
   #pinnedLayer = false;
   #upgradeVotes = 0;
@@ -96,8 +97,8 @@ export class ViewerSession {
       const codec = perKind[kind] ?? this.#pickCodec(track, m);
       used.add(track);
       perKind[kind] = codec;
-      const layer = this.#initialLayer(track, layerName);
-      this.#bindings.push({ track, layer, mid: m.mid, codec, sender: undefined, stream: undefined, report: undefined });
+      const start = this.#initialLayer(track, layerName);
+      this.#bindings.push({ track, start, mid: m.mid, codec, sender: undefined, stream: undefined, report: undefined });
     }
     if (this.#bindings.length === 0) throw badRequest("offer asks for no kind of media this room publishes");
     this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "viewer" }), ctx.config);
@@ -117,7 +118,13 @@ export class ViewerSession {
   }
 
   get currentLayer(): string | undefined {
-    return this.#bindings.find((b) => b.track.kind === "video")?.layer.name;
+    const b = this.#bindings.find((x) => x.track.kind === "video");
+    return b ? this.#layerOf(b).name : undefined;
+  }
+
+  /** The layer a binding's stream is on: the track's word once the viewer is forwarded to, the start before. */
+  #layerOf(b: Binding): TrackLayer {
+    return (b.stream && b.track.layerOf(b.stream)) ?? b.start;
   }
 
   /** Live layer switch (WHEP layer extension): the viewer moves at the target layer's next keyframe. */
@@ -136,7 +143,9 @@ export class ViewerSession {
     const sender = b?.sender as unknown as SenderCounters | undefined;
     const estimate = Number(sender?.receiverEstimatedMaxBitrate ?? 0);
     if (!b || estimate <= 0) return;
-    const decision = chooseLayer(b.track.layers, b.layer.name, estimate, this.#upgradeVotes);
+    // Where the viewer is headed, so a decision taken again within one GOP is not a second switch.
+    const heading = (b.stream && b.track.targetOf(b.stream)) ?? b.start;
+    const decision = chooseLayer(b.track.layers, heading.name, estimate, this.#upgradeVotes);
     this.#upgradeVotes = decision.upgradeVotes;
     if (!decision.move) return;
     this.log.info({ layer: decision.to, estimate }, `receive estimate: layer ${decision.direction}`);
@@ -151,15 +160,13 @@ export class ViewerSession {
     }
     video.forEach((b, i) => {
       const target = targets[i] as TrackLayer;
-      if (target === b.layer || !b.stream) return;
-      if (this.state !== "connected") {
-        b.layer = target;
+      const stream = b.stream;
+      if (!stream || b.track.layerOf(stream) === undefined) {
+        // Not forwarded to yet: it simply starts there.
+        b.start = target;
         return;
       }
-      target.switchIn(b.stream, b.layer, () => {
-        b.layer = target;
-        this.log.info({ layer: name }, "viewer switched layer");
-      });
+      b.track.switchViewer(stream, target, () => this.log.info({ layer: name }, "viewer switched layer"));
     });
   }
 
@@ -199,8 +206,7 @@ export class ViewerSession {
       const stream = new ViewerStream(sender, pc);
       b.stream = stream;
       sender.onPictureLossIndication.subscribe(() => {
-        this.plis++;
-        b.layer.requestKeyframe();
+        this.#layerOf(b).requestKeyframe();
       });
       sender.onRtcp.subscribe((packet) => {
         // RR and SR both carry report blocks; ours is the one about this sender's SSRC.
@@ -212,11 +218,11 @@ export class ViewerSession {
         }
       });
       sender.onGenericNack.subscribe((nack) => {
-        this.nacks++;
         this.#ctx.metrics.nack.inc();
         // werift answered from its own history only for packets it sent itself (before the fast path took over).
         if (!stream.fast) return;
-        for (const seq of nack.lost) stream.resend(seq, (sourceSeq) => b.layer.packetAt(sourceSeq));
+        const layer = this.#layerOf(b);
+        for (const seq of nack.lost) stream.resend(seq, (sourceSeq) => layer.packetAt(sourceSeq));
       });
     }
     this.#watch = watchConnection(pc, {
@@ -256,8 +262,8 @@ export class ViewerSession {
       if (!b.stream) continue;
       b.stream.refresh();
       b.stream.pause(false);
-      b.layer.addSink(b.stream);
-      b.layer.requestKeyframe();
+      b.track.addViewer(b.stream, b.start);
+      this.#layerOf(b).requestKeyframe();
     }
   }
 
@@ -293,7 +299,7 @@ export class ViewerSession {
         bytesSent: Number(s?.octetCount ?? 0),
         nacks: Number(s?.nackCount ?? 0),
         plis: Number(s?.pliCount ?? 0),
-        layer: b.layer.name,
+        layer: this.#layerOf(b).name,
         rttMs: s?.rtt === undefined ? null : Math.round(Number(s.rtt) * 10_000) / 10,
         fractionLost: b.report ? Math.round(b.report.fractionLost * 1000) / 1000 : null,
         packetsLost: b.report?.packetsLost ?? null,
@@ -313,7 +319,7 @@ export class ViewerSession {
     for (const b of this.#bindings) {
       const stream = b.stream;
       if (stream) {
-        for (const l of b.track.layers) l.removeSink(stream);
+        b.track.removeViewer(stream);
         stream.close();
       }
     }

@@ -435,7 +435,7 @@ export class Transcoder {
         bitrate: o.layer.bitrate,
         fps: o.fps,
         packets: o.input.packets,
-        viewers: o.layer.viewerCount,
+        viewers: o.layer.sinkCount,
       })),
     };
   }
