@@ -233,7 +233,8 @@ export class TrackLayer {
         for (; next < end; next++) stream.write(packets[next] as RtpPacket, ntp);
         flushSends();
       }
-      if (next >= packets.length) {
+      // A GOP that began during this burst is sent at the next step, from its start.
+      if (next >= packets.length && gop.packets === packets) {
         // Caught up: every packet so far was in the cache, every later one comes through forward().
         this.#joining.delete(stream);
         this.#sinks = [...this.#sinks, stream];
