@@ -13,8 +13,7 @@ import { loadWebAssets } from "./platform/webAssets.ts";
 import { RoomRegistry } from "./room/registry.ts";
 import { UdpMux, type DatagramSocket } from "./rtc/udpMux.ts";
 import { nativeCrypto } from "./rtc/nativeCrypto.ts";
-import { senderReports } from "./rtc/senderReports.ts";
-import { installUdpMux } from "./rtc/weriftMux.ts";
+import { SenderReportScheduler } from "./rtc/senderReports.ts";
 import { VERSION } from "./version.ts";
 
 const SHUTDOWN_DEADLINE_MS = 4500;
@@ -61,7 +60,7 @@ async function main(argv: string[]): Promise<void> {
   // A media server must outlive any one bad packet or peer: log and keep serving the other rooms.
   process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception"));
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
-  senderReports.onError = (err) => log.warn({ err }, "an RTCP sender report failed; the stream's next one is tried as usual");
+  const senderReports = new SenderReportScheduler((err) => log.warn({ err }, "an RTCP sender report failed; the stream's next one is tried as usual"));
 
   // All media on one UDP port (the first free one of RTC_PORT_MIN..MAX, else one the system picks).
   let mux: UdpMux | undefined;
@@ -93,7 +92,6 @@ async function main(argv: string[]): Promise<void> {
     process.exit(1);
   }
   mux = new UdpMux(socket);
-  installUdpMux(mux);
   const buffers = socket.buffers;
   const srtpByLibcrypto = nativeCrypto() !== undefined;
   log.info({ udpPort: mux.port, sendBuffer: buffers?.sendBytes, receiveBuffer: buffers?.receiveBytes, srtpByLibcrypto }, `media on UDP port ${mux.port}`);
@@ -133,7 +131,7 @@ async function main(argv: string[]): Promise<void> {
     metrics.udpPackets.labels("socket_error").inc(c.socketErrors - muxReported.socketErrors);
     Object.assign(muxReported, c);
   });
-  const registry = new RoomRegistry({ config, metrics, log, recordings, transcode, load });
+  const registry = new RoomRegistry({ config, metrics, log, recordings, transcode, load, media: { mux, senderReports } });
   const web = await loadWebAssets();
   const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings, transcode });
 

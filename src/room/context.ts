@@ -4,6 +4,14 @@ import type { Recordings } from "../media/recorder/recordings.ts";
 import type { TranscodeService } from "../media/transcode/transcodeService.ts";
 import type { LoadMonitor } from "../metrics/load.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import type { SenderReportScheduler } from "../rtc/senderReports.ts";
+import type { UdpMux } from "../rtc/udpMux.ts";
+
+/** The server's media socket and what runs on it; without it (unit tests) peers use werift's own sockets. */
+export interface RoomMedia {
+  mux: UdpMux;
+  senderReports: SenderReportScheduler;
+}
 
 /** What every room and session needs from the server that owns it. */
 export interface RoomContext {
@@ -16,4 +24,5 @@ export interface RoomContext {
   transcode?: TranscodeService;
   /** Admission control for new viewers; absent in unit tests. */
   load?: LoadMonitor;
+  media?: RoomMedia;
 }

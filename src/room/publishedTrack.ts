@@ -3,8 +3,9 @@
 // switch each. A switch completes at the target layer's next keyframe, so a decoder never sees a broken frame.
 import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from "werift";
 import { InvalidStateError } from "../errors.ts";
+import type { RenditionOutput, TranscodeSource } from "../media/transcode/source.ts";
 import type { CodecInfo } from "../rtc/codecs.ts";
-import { keyframeCodec } from "../rtc/keyframe.ts";
+import { keyframeCodec, type KeyframeCodec } from "../rtc/keyframe.ts";
 import type { MediaKind } from "../rtc/sdp.ts";
 import { TrackLayer, type LayerSink, type RtpTap, type SenderReport, type TrackCounters, type TrackHooks } from "./trackLayer.ts";
 
@@ -33,6 +34,7 @@ export class PublishedTrack {
   readonly layers: TrackLayer[];
   readonly #viewers = new Map<LayerSink, ViewerPlace>();
   readonly #switchAt = (layer: TrackLayer, header: RtpPacket["header"]) => this.#completeSwitches(layer, header);
+  readonly #keyframes: KeyframeCodec | undefined;
   #closed = false;
 
   constructor(kind: MediaKind, index: number, mid: string | undefined, codec: CodecInfo, hooks: TrackHooks, rids: readonly string[] = []) {
@@ -41,7 +43,45 @@ export class PublishedTrack {
     this.mid = mid;
     this.codec = codec;
     const kc = kind === "video" ? keyframeCodec(codec.mimeType) : undefined;
+    this.#keyframes = kc;
     this.layers = rids.length === 0 ? [new TrackLayer(undefined, kc, hooks)] : rids.map((rid) => new TrackLayer(rid, kc, hooks));
+  }
+
+  /**
+   * This track as a transcoder's source: it reads the first layer, and each rendition becomes a layer of this
+   * track, after the publisher's own. `hooks` count the renditions' packets.
+   */
+  transcodeSource(hooks: TrackHooks): TranscodeSource {
+    const track = this;
+    const source = this.layers[0] as TrackLayer;
+    return {
+      codec: this.codec,
+      get simulcast() {
+        return track.simulcast;
+      },
+      addTap: (tap) => source.addTap(tap),
+      requestKeyframe: () => source.requestKeyframe(),
+      addRendition(name: string): RenditionOutput {
+        const layer = new TrackLayer(undefined, track.#keyframes, hooks, {
+          name,
+          rendition: true,
+          // ffmpeg cannot take a PLI. Every rendition has a keyframe each second, and the layer's GOP cache gives
+          // a new viewer the current one at once, so a request is simply not needed.
+          requestKeyframe: () => false,
+        });
+        track.addLayer(layer);
+        return {
+          forward: (rtp) => layer.forward(rtp),
+          get bitrate() {
+            return layer.bitrate;
+          },
+          get viewers() {
+            return track.viewersOn(layer);
+          },
+          close: () => layer.close(),
+        };
+      },
+    };
   }
 
   get simulcast(): boolean {

@@ -1,21 +1,17 @@
 // A WHIP session: one werift peer that receives the publisher's tracks and owns them.
 import { randomBytes } from "node:crypto";
-import type { MediaStreamTrack, RTCRtpReceiver, RtcpPacket } from "werift";
+import type { MediaStreamTrack, RTCRtpReceiver } from "werift";
 import { invalidSdp, badRequest } from "../errors.ts";
 import { TWCC_URI, TwccRecorder } from "../rtc/twcc.ts";
+import { rawRtcp } from "../rtc/weriftInternals.ts";
 import type { Logger } from "../log.ts";
 import { choosePublisherCodec, type CodecInfo } from "../rtc/codecs.ts";
 import { createPeer } from "../rtc/peer.ts";
+import { watchConnection, type ConnectionWatch } from "../rtc/connectionWatch.ts";
 import { NegotiationError, SessionPeer } from "../rtc/sessionPeer.ts";
 import { activeMedia, type MediaKind, type ParsedOffer } from "../rtc/sdp.ts";
 import { PublishedTrack, type TrackHooks } from "./publishedTrack.ts";
-import {
-  newPublicId,
-  newSecretId,
-  watchConnection,
-  type ConnectionWatch,
-  type SessionState,
-} from "./session.ts";
+import { newPublicId, newSecretId, type SessionState } from "./session.ts";
 import type { RoomContext } from "./context.ts";
 
 /** Feedback every 50 ms, as libwebrtc receivers send it. */
@@ -72,7 +68,8 @@ export class PublisherSession {
     const video = perKind.video;
     this.#twccPayloadType = video?.rtcpFb.includes("transport-cc") ? video.payloadType : undefined;
     const weriftVideo = video && { ...video, rtcpFb: video.rtcpFb.filter((fb) => fb !== "transport-cc") };
-    this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: weriftVideo, role: "publisher" }), ctx.config);
+    const mux = ctx.media?.mux;
+    this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: weriftVideo, role: "publisher" }, mux), ctx.config, mux);
   }
 
   readonly #twccPayloadType: number | undefined;
@@ -92,7 +89,7 @@ export class PublisherSession {
     this.#twccTimer ??= setInterval(() => {
       const fb = this.#twcc.buildFeedback();
       const dtls = this.#twccReceiver?.dtlsTransport;
-      if (fb && dtls) dtls.sendRtcp([{ serialize: () => fb } as unknown as RtcpPacket]).catch(() => undefined);
+      if (fb && dtls) dtls.sendRtcp([rawRtcp(fb)]).catch(() => undefined);
     }, TWCC_INTERVAL_MS);
   }
 

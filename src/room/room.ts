@@ -1,6 +1,5 @@
 // A room: one publisher, its viewers. Created by the first publish, closed when the publisher leaves
 // (its viewers are closed with it, so they learn within the second).
-import type { Counter } from "prom-client";
 import { badRequest, InvalidStateError, subscriberLimit } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import type { SessionRecording } from "../media/recorder/recordings.ts";
@@ -41,8 +40,8 @@ export class Room {
   readonly #ctx: RoomContext;
   readonly #events: RoomEvents;
   readonly #hooks: TrackHooks;
-  readonly #bytes: Counter.Internal;
-  readonly #packets: Counter.Internal;
+  /** Rendition packets are not the publisher's: they count as forwarded to viewers, not as received. */
+  readonly #renditionHooks: TrackHooks;
   #recording: SessionRecording | undefined;
   #transcoder: Transcoder | undefined;
 
@@ -51,13 +50,12 @@ export class Room {
     this.#ctx = ctx;
     this.#events = events;
     this.log = ctx.log.child({ room: name });
-    // Label children are looked up once, not per packet.
-    this.#bytes = ctx.metrics.rtpBytes.labels(name);
-    this.#packets = ctx.metrics.rtpPackets.labels(name);
     ctx.metrics.liveSubscribers.labels(name).set(0);
     const { metrics } = ctx;
-    const bytes = this.#bytes;
-    const packets = this.#packets;
+    // Label children are looked up once, not per packet.
+    const bytes = metrics.rtpBytes.labels(name);
+    const packets = metrics.rtpPackets.labels(name);
+    const mux = ctx.media?.mux;
     const forwarded = metrics.packetsForwarded;
     const load = ctx.load;
     const lost = metrics.packetsLost;
@@ -76,7 +74,12 @@ export class Room {
       onKeyframeRequest(sent) {
         metrics.pli.labels(sent ? "sent" : "throttled").inc();
       },
+      flush() {
+        mux?.flush();
+      },
     };
+    const noop = () => undefined;
+    this.#renditionHooks = { onPacket: noop, onLost: noop, onKeyframeRequest: noop, onForwarded: (n) => forwarded.inc(n), flush: this.#hooks.flush };
   }
 
   get closed(): boolean {
@@ -96,7 +99,8 @@ export class Room {
     this.publisher = session;
     this.#recording = this.#ctx.recordings?.startSession(this.name, session.tracks, session.log);
     this.#transcoder?.close();
-    this.#transcoder = this.#ctx.transcode?.attach({ room: this.name, tracks: session.tracks, ladder, log: session.log });
+    const video = session.tracks.find((t) => t.kind === "video")?.transcodeSource(this.#renditionHooks);
+    this.#transcoder = this.#ctx.transcode?.attach({ room: this.name, video, ladder, log: session.log });
     this.#events.onSessionOpened(session);
     return session;
   }

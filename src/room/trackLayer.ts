@@ -7,7 +7,7 @@ import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from "werift";
 import type { KeyframeCodec } from "../rtc/keyframe.ts";
 import { isKeyframeStart } from "../rtc/keyframe.ts";
 import { GopCache } from "./gopCache.ts";
-import { flushSends, ntpNow } from "./viewerStream.ts";
+import { ntpNow } from "../rtc/rtpSendPath.ts";
 
 /** At most one keyframe request per this many ms reaches a publisher, however many viewers ask. */
 export const PLI_THROTTLE_MS = 500;
@@ -36,6 +36,8 @@ export interface TrackHooks {
   onLost(count: number): void;
   onForwarded(count: number): void;
   onKeyframeRequest(sent: boolean): void;
+  /** Sends what the sinks queued in one fan-out: one sendMany for all viewers. */
+  flush(): void;
 }
 
 export type RtpTap = (rtp: RtpPacket) => void;
@@ -170,7 +172,7 @@ export class TrackLayer {
     // One clock read per packet, shared by every viewer's sender report.
     const ntp = ntpNow();
     for (let i = 0; i < sinks.length; i++) (sinks[i] as LayerSink).write(rtp, ntp);
-    flushSends();
+    this.#hooks.flush();
     this.#hooks.onForwarded(sinks.length);
   }
 
@@ -231,7 +233,7 @@ export class TrackLayer {
       if (next < end) {
         const ntp = ntpNow();
         for (; next < end; next++) stream.write(packets[next] as RtpPacket, ntp);
-        flushSends();
+        this.#hooks.flush();
       }
       // A GOP that began during this burst is sent at the next step, from its start.
       if (next >= packets.length && gop.packets === packets) {

@@ -4,32 +4,20 @@ import { badRequest, invalidSdp } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { chooseViewerCodec, describeCodec, type CodecInfo } from "../rtc/codecs.ts";
 import { createPeer } from "../rtc/peer.ts";
+import { watchConnection, type ConnectionWatch } from "../rtc/connectionWatch.ts";
 import { NegotiationError, SessionPeer } from "../rtc/sessionPeer.ts";
 import { activeMedia, type MediaKind, type OfferedMedia, type ParsedOffer } from "../rtc/sdp.ts";
 import type { RoomContext } from "./context.ts";
 import type { PublishedTrack } from "./publishedTrack.ts";
 import { chooseLayer } from "./layerChoice.ts";
 import type { TrackLayer } from "./trackLayer.ts";
+import { RtpSendPath } from "../rtc/rtpSendPath.ts";
+import { rtcpReports, senderCounters } from "../rtc/weriftInternals.ts";
 import { ViewerStream } from "./viewerStream.ts";
-import {
-  newPublicId,
-  newSecretId,
-  watchConnection,
-  type ConnectionWatch,
-  type SessionState,
-} from "./session.ts";
+import { newPublicId, newSecretId, type SessionState } from "./session.ts";
 
 export interface ViewerEvents {
   onClosed(session: ViewerSession, reason: string): void;
-}
-
-interface SenderCounters {
-  packetCount: number;
-  octetCount: number;
-  nackCount: number;
-  pliCount: number;
-  rtt: number | undefined;
-  receiverEstimatedMaxBitrate: number | undefined;
 }
 
 /** What the viewer's receiver reports (RTCP RR) say about one of our streams. */
@@ -50,6 +38,8 @@ interface Binding {
   mid: string | undefined;
   codec: CodecInfo;
   sender: RTCRtpSender | undefined;
+  /** The transport's send path for this sender; made with the answer. */
+  path: RtpSendPath | undefined;
   /** What the layer writes this viewer's packets into; made with the answer. */
   stream: ViewerStream | undefined;
   report: ReceiverReport | undefined;
@@ -98,10 +88,10 @@ export class ViewerSession {
       used.add(track);
       perKind[kind] = codec;
       const start = this.#initialLayer(track, layerName);
-      this.#bindings.push({ track, start, mid: m.mid, codec, sender: undefined, stream: undefined, report: undefined });
+      this.#bindings.push({ track, start, mid: m.mid, codec, sender: undefined, path: undefined, stream: undefined, report: undefined });
     }
     if (this.#bindings.length === 0) throw badRequest("offer asks for no kind of media this room publishes");
-    this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "viewer" }), ctx.config);
+    this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "viewer" }, ctx.media?.mux), ctx.config, ctx.media?.mux);
   }
 
   #initialLayer(track: PublishedTrack, layerName: string | undefined): TrackLayer {
@@ -140,8 +130,7 @@ export class ViewerSession {
   adaptLayer(): void {
     if (this.#pinnedLayer || this.state !== "connected") return;
     const b = this.#bindings.find((x) => x.track.kind === "video" && x.track.layers.length > 1);
-    const sender = b?.sender as unknown as SenderCounters | undefined;
-    const estimate = Number(sender?.receiverEstimatedMaxBitrate ?? 0);
+    const estimate = Number((b?.sender && senderCounters(b.sender).receiverEstimatedMaxBitrate) ?? 0);
     if (!b || estimate <= 0) return;
     // Where the viewer is headed, so a decision taken again within one GOP is not a second switch.
     const heading = (b.stream && b.track.targetOf(b.stream)) ?? b.start;
@@ -203,15 +192,16 @@ export class ViewerSession {
     for (const b of this.#bindings) {
       const sender = b.sender;
       if (!sender) continue;
-      const stream = new ViewerStream(sender, pc);
+      const path = new RtpSendPath(sender, pc, this.#ctx.media?.senderReports);
+      const stream = new ViewerStream(path);
+      b.path = path;
       b.stream = stream;
       sender.onPictureLossIndication.subscribe(() => {
         this.#layerOf(b).requestKeyframe();
       });
       sender.onRtcp.subscribe((packet) => {
         // RR and SR both carry report blocks; ours is the one about this sender's SSRC.
-        const reports = (packet as { reports?: { ssrc: number; fractionLost: number; packetsLost: number; jitter: number }[] }).reports;
-        const mine = reports?.find((r) => r.ssrc === sender.ssrc);
+        const mine = rtcpReports(packet).find((r) => r.ssrc === sender.ssrc);
         if (mine) {
           const clock = b.codec.clockRate || 90000;
           b.report = { fractionLost: mine.fractionLost / 256, packetsLost: Number(mine.packetsLost), jitter: Number(mine.jitter) / clock };
@@ -235,7 +225,7 @@ export class ViewerSession {
           this.#startForwarding();
         }
         // A viewer whose transport is in trouble is skipped until it recovers or is reaped.
-        else for (const b of this.#bindings) b.stream?.pause(true);
+        else for (const b of this.#bindings) b.path?.pause(true);
       },
       onDead: (reason) => this.close(reason),
     });
@@ -259,9 +249,9 @@ export class ViewerSession {
     if (this.#closed) return;
     this.log.info("viewer connected");
     for (const b of this.#bindings) {
-      if (!b.stream) continue;
-      b.stream.refresh();
-      b.stream.pause(false);
+      if (!b.stream || !b.path) continue;
+      b.path.refresh();
+      b.path.pause(false);
       b.track.addViewer(b.stream, b.start);
       this.#layerOf(b).requestKeyframe();
     }
@@ -270,7 +260,7 @@ export class ViewerSession {
   /** Once a second: the media path follows an ICE restart's new pair (and takes over once DTLS keys exist). */
   refreshStreams(): void {
     if (this.#closed || this.state !== "connected") return;
-    for (const b of this.#bindings) b.stream?.refresh();
+    for (const b of this.#bindings) b.path?.refresh();
   }
 
   /** Stats per binding for the room API. */
@@ -290,7 +280,7 @@ export class ViewerSession {
   }[] {
     return this.#bindings.map((b) => {
       // werift keeps these counters private but up to date; reading them avoids a second count on the hot path.
-      const s = b.sender as unknown as SenderCounters | undefined;
+      const s = b.sender && senderCounters(b.sender);
       return {
         kind: b.track.kind,
         codec: b.codec.mimeType,
@@ -317,11 +307,8 @@ export class ViewerSession {
     this.#settle(false);
     this.#watch?.stop();
     for (const b of this.#bindings) {
-      const stream = b.stream;
-      if (stream) {
-        b.track.removeViewer(stream);
-        stream.close();
-      }
+      if (b.stream) b.track.removeViewer(b.stream);
+      b.path?.close();
     }
     void this.peer.close(streamEnded ? "ended" : "closed");
     this.log.info({ reason }, "viewer closed");

@@ -2,22 +2,7 @@
 // only notice the server left when ICE consent expires, 30 s later. This sends the alert itself, encrypted with the
 // session's record cipher, so Chromium, libdatachannel and werift peers close at once.
 import type { RTCPeerConnection } from "werift";
-
-/** The werift internals this needs; checked at run time, so a werift change degrades to the old behaviour. */
-interface DtlsSocketLike {
-  connected?: boolean;
-  dtls?: { version: { major: number; minor: number }; epoch: number; recordSequenceNumber: number };
-  cipher?: { encryptPacket(pkt: { recordLayerHeader: RecordHeader; fragment: Buffer }): { fragment: Buffer } };
-  transport?: { send(buf: Buffer): Promise<void> | void };
-}
-
-interface RecordHeader {
-  contentType: number;
-  protocolVersion: { major: number; minor: number };
-  epoch: number;
-  sequenceNumber: number;
-  contentLen: number;
-}
+import { dtlsSocket, type DtlsRecordHeader } from "./weriftInternals.ts";
 
 const CONTENT_TYPE_ALERT = 21;
 const ALERT_WARNING = 1;
@@ -39,13 +24,12 @@ export async function sendCloseNotify(pc: RTCPeerConnection, kind: CloseKind = "
   const alerts = kind === "ended" ? [[ALERT_FATAL, USER_CANCELED], [ALERT_WARNING, CLOSE_NOTIFY]] : [[ALERT_WARNING, CLOSE_NOTIFY]];
   let sent = false;
   for (const transport of pc.dtlsTransports) {
-    // werift does not expose its DTLS socket in its types.
-    const sock = (transport as unknown as { dtls?: DtlsSocketLike }).dtls;
+    const sock = dtlsSocket(transport);
     const ctx = sock?.dtls;
     if (!sock?.connected || !ctx || !sock.cipher || !sock.transport) continue;
     for (const alert of alerts) {
       try {
-        const header: RecordHeader = {
+        const header: DtlsRecordHeader = {
           contentType: CONTENT_TYPE_ALERT,
           protocolVersion: ctx.version,
           epoch: ctx.epoch,
@@ -69,4 +53,18 @@ export async function sendCloseNotify(pc: RTCPeerConnection, kind: CloseKind = "
     }
   }
   return sent;
+}
+
+/** Closing the socket at once can drop the alert still queued behind it. */
+const CLOSE_NOTIFY_FLUSH_MS = 100;
+
+/**
+ * Tells the client with a DTLS close_notify, then closes. werift's close() can reject on half-built transports;
+ * closing must never throw out of a cascade.
+ */
+export async function closePeer(pc: RTCPeerConnection, kind: CloseKind = "closed"): Promise<void> {
+  if (await sendCloseNotify(pc, kind)) {
+    await new Promise((r) => setTimeout(r, CLOSE_NOTIFY_FLUSH_MS));
+  }
+  await pc.close().catch(() => undefined);
 }

@@ -12,7 +12,7 @@ import {
 import { networkInterfaces } from "node:os";
 import type { Config } from "../config.ts";
 import type { CodecInfo } from "./codecs.ts";
-import { muxInstalled } from "./weriftMux.ts";
+import type { UdpMux } from "./udpMux.ts";
 
 export interface PeerOptions {
   audio: CodecInfo | undefined;
@@ -46,7 +46,8 @@ function onlyLoopback(): boolean {
   return loopbackOnly;
 }
 
-export function createPeer(config: Config, opts: PeerOptions): RTCPeerConnection {
+/** `mux`: the server's media socket, which every peer shares (its negotiations run in SessionPeer's useMux). */
+export function createPeer(config: Config, opts: PeerOptions, mux?: UdpMux): RTCPeerConnection {
   const videoExt =
     opts.role === "publisher"
       ? [useSdesMid(), useSdesRTPStreamId(), useRepairedRtpStreamId(), useTransportWideCC(), useAbsSendTime()]
@@ -67,7 +68,7 @@ export function createPeer(config: Config, opts: PeerOptions): RTCPeerConnection
     iceAdditionalHostAddresses: onlyLoopback() ? ["127.0.0.1"] : undefined,
     // With the UDP mux every peer is on its one port, taken from the range at start; werift itself would refuse a
     // range of one port.
-    icePortRange: muxInstalled() ? undefined : config.rtcPortRange,
+    icePortRange: mux ? undefined : config.rtcPortRange,
     bundlePolicy: "max-bundle",
   });
 }

@@ -63,5 +63,3 @@ export class SenderReportScheduler {
     }
   }
 }
-
-export const senderReports = new SenderReportScheduler();

@@ -3,11 +3,11 @@
 import { randomBytes } from "node:crypto";
 import type { RTCPeerConnection } from "werift";
 import type { Config } from "../config.ts";
-import { closePeer } from "../room/session.ts";
-import type { CloseKind } from "./dtlsClose.ts";
+import { closePeer, type CloseKind } from "./dtlsClose.ts";
 import { rewriteCandidates, waitGatheringComplete } from "./peer.ts";
 import { buildSdpFrag, withIceCredentials, type SdpFrag } from "./sdpfrag.ts";
-import { registerIceCredentials } from "./weriftMux.ts";
+import type { UdpMux } from "./udpMux.ts";
+import { registerIceCredentials, useMux } from "./weriftMux.ts";
 
 export class NegotiationError extends Error {
   override name = "NegotiationError";
@@ -24,20 +24,25 @@ export class SessionPeer {
   #remoteSdp = "";
   #remoteUfrag: string | undefined;
   readonly #config: Config;
+  readonly #mux: UdpMux | undefined;
 
-  constructor(pc: RTCPeerConnection, config: Config) {
+  /** `mux`: where werift's transports for this peer come from (the server's media socket); else werift's own. */
+  constructor(pc: RTCPeerConnection, config: Config, mux?: UdpMux) {
     this.pc = pc;
     this.#config = config;
+    this.#mux = mux;
   }
 
   /** setRemoteDescription → (hook) → createAnswer → gather; the answer carries every server candidate. */
   async negotiate(offerSdp: string, beforeAnswer?: (pc: RTCPeerConnection) => void): Promise<string> {
     const pc = this.pc;
     try {
-      await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
-      beforeAnswer?.(pc);
-      await pc.setLocalDescription(await pc.createAnswer());
-      await waitGatheringComplete(pc);
+      await useMux(this.#mux, async () => {
+        await pc.setRemoteDescription({ type: "offer", sdp: offerSdp });
+        beforeAnswer?.(pc);
+        await pc.setLocalDescription(await pc.createAnswer());
+        await waitGatheringComplete(pc);
+      });
     } catch (err) {
       throw new NegotiationError(String(err));
     }
@@ -70,9 +75,11 @@ export class SessionPeer {
     const offer = withIceCredentials(this.#remoteSdp, frag.ufrag, frag.pwd);
     const pc = this.pc;
     try {
-      await pc.setRemoteDescription({ type: "offer", sdp: offer });
-      await pc.setLocalDescription(await pc.createAnswer());
-      await waitGatheringComplete(pc);
+      await useMux(this.#mux, async () => {
+        await pc.setRemoteDescription({ type: "offer", sdp: offer });
+        await pc.setLocalDescription(await pc.createAnswer());
+        await waitGatheringComplete(pc);
+      });
     } catch (err) {
       throw new NegotiationError(String(err));
     }

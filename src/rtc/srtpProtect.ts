@@ -5,6 +5,7 @@
 // encrypts in place with a key schedule kept per stream; without it, with node:crypto.
 import { createCipheriv, createHmac } from "node:crypto";
 import { nativeCrypto, type NativeCipher, type NativeCrypto } from "./nativeCrypto.ts";
+import { localSrtpContext } from "./weriftInternals.ts";
 
 export const PROFILE_AES128_CM_HMAC_SHA1_80 = 0x0001;
 export const PROFILE_AEAD_AES_128_GCM = 0x0007;
@@ -19,18 +20,10 @@ export interface SrtpSessionKeys {
   authKey: Buffer | undefined;
 }
 
-/** werift's SRTP context as far as this module reads it. */
-interface WeriftSrtpContext {
-  profile: number;
-  srtpSessionKey: Buffer;
-  srtpSessionSalt: Buffer;
-  srtpSessionAuthTag?: Buffer;
-}
-
 /** The keys werift's DTLS transport derived for what this side sends, once DTLS is connected. */
 export function localSrtpKeys(dtlsTransport: unknown): SrtpSessionKeys | undefined {
   // werift keeps its SRTP session on the DTLS transport without declaring it.
-  const ctx = (dtlsTransport as { srtp?: { localContext?: WeriftSrtpContext } } | undefined)?.srtp?.localContext;
+  const ctx = localSrtpContext(dtlsTransport);
   if (!ctx?.srtpSessionKey || !ctx.srtpSessionSalt) return undefined;
   if (ctx.profile !== PROFILE_AES128_CM_HMAC_SHA1_80 && ctx.profile !== PROFILE_AEAD_AES_128_GCM) return undefined;
   return { profile: ctx.profile, sessionKey: ctx.srtpSessionKey, sessionSalt: ctx.srtpSessionSalt, authKey: ctx.srtpSessionAuthTag };

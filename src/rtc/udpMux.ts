@@ -147,6 +147,10 @@ export class UdpMux {
     return this.#socket.port;
   }
 
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   get sources(): number {
     return this.#bySource.size;
   }

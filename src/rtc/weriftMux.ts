@@ -1,20 +1,14 @@
 // Where werift meets the UDP mux: its per-peer sockets are replaced by mux transports, each ICE agent's
 // credentials are registered so the mux can route to it, and the forwarding path learns where a peer's media goes.
-import * as werift from "werift";
+//
+// werift makes its sockets through one process-wide static (UdpTransport.init), called while a peer gathers. So
+// the replacement is installed once per process, and picks the mux from the negotiation that is gathering
+// (useMux, an AsyncLocalStorage scope): each Server's peers get their own server's mux, and werift peers that are
+// not a server's (a test's clients in the same process) keep werift's own sockets.
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { RTCPeerConnection } from "werift";
 import { MuxTransport, type UdpMux } from "./udpMux.ts";
-
-interface UdpTransportClass {
-  init(type: string, options?: unknown): Promise<unknown>;
-}
-
-/** The parts of werift's ICE connection this module reads; werift types them as internals. */
-interface IceConnectionView {
-  localUsername: string;
-  remoteUsername: string;
-  protocols: { transport?: unknown }[];
-  nominated?: { protocol: { transport?: unknown }; remoteAddr: [string, number] };
-}
+import { iceConnections, udpTransportClass } from "./weriftInternals.ts";
 
 export interface MediaTarget {
   transport: MuxTransport;
@@ -22,38 +16,37 @@ export interface MediaTarget {
   port: number;
 }
 
-let installed: UdpMux | undefined;
-
 /**
- * From now on werift's ICE agents get their IPv4 UDP transports from `make`; IPv6 (off in roomcast) keeps
- * werift's own sockets. Returns the undo. The benchmark's viewers use it too, with a socket each.
+ * From now on werift's ICE agents get their IPv4 UDP transports from `make` where it returns one; elsewhere (and
+ * for IPv6, off in roomcast) werift's own sockets. Returns the undo. The benchmark's viewers use it too, with a
+ * socket each.
  */
-export function replaceUdp4Transports(make: () => Promise<unknown>): () => void {
-  // werift's ESM bundle exports UdpTransport at run time though its declarations leave it out.
-  const cls = (werift as unknown as { UdpTransport: UdpTransportClass }).UdpTransport;
+export function replaceUdp4Transports(make: () => Promise<unknown> | undefined): () => void {
+  const cls = udpTransportClass();
   const original = cls.init.bind(cls);
-  cls.init = (type: string, options?: unknown) => (type === "udp4" ? make() : original(type, options));
+  cls.init = (type: string, options?: unknown) => (type === "udp4" ? make() : undefined) ?? original(type, options);
   return () => {
     cls.init = original;
   };
 }
 
-/** From now on every werift ICE agent gets its IPv4 host transport from the mux. Returns the undo, for tests. */
-export function installUdpMux(mux: UdpMux): () => void {
-  const restore = replaceUdp4Transports(() => Promise.resolve(mux.createTransport()));
-  installed = mux;
-  return () => {
-    restore();
-    installed = undefined;
-  };
-}
+const scope = new AsyncLocalStorage<UdpMux>();
+let dispatching = false;
 
-export function muxInstalled(): UdpMux | undefined {
-  return installed;
-}
-
-function connections(pc: RTCPeerConnection): IceConnectionView[] {
-  return pc.iceTransports.map((t) => t.connection as unknown as IceConnectionView);
+/**
+ * Runs `fn` (a negotiation or an ICE restart) with the transports werift gathers in it taken from `mux`. Without
+ * a mux, werift's own sockets.
+ */
+export function useMux<T>(mux: UdpMux | undefined, fn: () => Promise<T>): Promise<T> {
+  if (mux === undefined) return fn();
+  if (!dispatching) {
+    dispatching = true;
+    replaceUdp4Transports(() => {
+      const current = scope.getStore();
+      return current && !current.closed ? Promise.resolve(current.createTransport()) : undefined;
+    });
+  }
+  return scope.run(mux, fn);
 }
 
 /**
@@ -61,7 +54,7 @@ function connections(pc: RTCPeerConnection): IceConnectionView[] {
  * restart, once werift knows both ufrags and has gathered.
  */
 export function registerIceCredentials(pc: RTCPeerConnection): void {
-  for (const c of connections(pc)) {
+  for (const c of iceConnections(pc)) {
     if (!c.remoteUsername) continue;
     const transport = c.protocols.map((p) => p.transport).find((t): t is MuxTransport => t instanceof MuxTransport);
     transport?.mux.bindUsername(c.localUsername, c.remoteUsername, transport);
@@ -70,7 +63,7 @@ export function registerIceCredentials(pc: RTCPeerConnection): void {
 
 /** Where this peer's media goes now: the nominated pair's remote address on a mux transport. */
 export function mediaTarget(pc: RTCPeerConnection): MediaTarget | undefined {
-  for (const c of connections(pc)) {
+  for (const c of iceConnections(pc)) {
     const pair = c.nominated;
     const transport = pair?.protocol.transport;
     if (pair && transport instanceof MuxTransport && !transport.closed) {

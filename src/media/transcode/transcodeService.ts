@@ -4,13 +4,13 @@
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/metrics.ts";
-import type { PublishedTrack } from "../../room/publishedTrack.ts";
 import { codecName } from "../../rtc/codecs.ts";
 import { fmtpParams } from "../../rtc/sdp.ts";
 import { resolveFfmpeg, type FfmpegBinary } from "../ffmpeg.ts";
 import { ENCODER_NAME, type SourceCodec } from "./encoderArgs.ts";
 import { formatLadder, type Ladder } from "./ladder.ts";
 import { decideEncoder, probeNvencCached, type EncoderDecision, type NvencProbe } from "./probe.ts";
+import type { TranscodeSource } from "./source.ts";
 import { Transcoder, type TranscodeBackend } from "./transcoder.ts";
 
 export interface TranscodeStatus {
@@ -35,16 +35,16 @@ export interface TranscodeServiceDeps {
   resolve?: () => Promise<FfmpegBinary | undefined>;
 }
 
-/** The source codec a track can be transcoded from, or why not. */
-export function transcodableCodec(track: PublishedTrack): SourceCodec | string {
-  const name = codecName(track.codec.mimeType);
+/** The source codec a track of this codec can be transcoded from, or why not. */
+export function transcodableCodec(codec: { mimeType: string; fmtp: string }): SourceCodec | string {
+  const name = codecName(codec.mimeType);
   if (name === "vp8") return "vp8";
   if (name === "h264") {
     // Renditions are packetized with FU-A (mode 1); a viewer that negotiated mode 0 could not take them.
-    if (fmtpParams(track.codec.fmtp).get("packetization-mode") === "1") return "h264";
+    if (fmtpParams(codec.fmtp).get("packetization-mode") === "1") return "h264";
     return "H264 with packetization-mode 0 is not transcoded (renditions need mode 1)";
   }
-  return `${track.codec.mimeType} is not transcoded (H264 and VP8 are)`;
+  return `${codec.mimeType} is not transcoded (H264 and VP8 are)`;
 }
 
 export class TranscodeService {
@@ -139,10 +139,10 @@ export class TranscodeService {
    * The transcoder for a new publisher's video, when its room has a ladder. It waits for the source's first
    * keyframe before starting ffmpeg. Undefined (with the reason logged) when the tracks cannot be transcoded.
    */
-  attach(opts: { room: string; tracks: readonly PublishedTrack[]; ladder: Ladder; log: Logger }): Transcoder | undefined {
+  attach(opts: { room: string; video: TranscodeSource | undefined; ladder: Ladder; log: Logger }): Transcoder | undefined {
     if (opts.ladder.length === 0) return undefined;
     void this.init();
-    const video = opts.tracks.find((t) => t.kind === "video");
+    const video = opts.video;
     if (!video) {
       opts.log.info("a ladder was asked for, but the publisher sends no video");
       return undefined;
@@ -151,14 +151,14 @@ export class TranscodeService {
       opts.log.info("the publisher sends simulcast layers; those are used instead of a ladder");
       return undefined;
     }
-    const codec = transcodableCodec(video);
+    const codec = transcodableCodec(video.codec);
     if (codec !== "h264" && codec !== "vp8") {
       opts.log.info({ reason: codec }, "room not transcoded");
       return undefined;
     }
     const transcoder = new Transcoder({
       room: opts.room,
-      track: video,
+      source: video,
       codec,
       ladder: opts.ladder,
       backend: (c) => this.backendFor(c),

@@ -1,5 +1,5 @@
 // One room's transcoder: one supervised ffmpeg that turns the publisher's video into the ladder's renditions, each
-// a layer of the track next to the untouched source. Supervised like mediasoup's Worker, as a state machine:
+// an output of the source (the room makes each a layer of its track, next to the untouched source). Supervised like mediasoup's Worker, as a state machine:
 //
 //   waiting ──(source keyframe, size known)──▶ starting ──(RTP from every rendition)──▶ running
 //      │                                        │  ▲                                       │
@@ -12,8 +12,6 @@ import type { RtpPacket } from "werift";
 import type { FfmpegBinary } from "../ffmpeg.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/metrics.ts";
-import type { PublishedTrack } from "../../room/publishedTrack.ts";
-import { TrackLayer, type TrackHooks } from "../../room/trackLayer.ts";
 import { isKeyframeStart, keyframeCodec, type KeyframeCodec } from "../../rtc/keyframe.ts";
 import { fmtpParams } from "../../rtc/sdp.ts";
 import { buildTranscodeArgs, ENCODER_NAME, type EncoderChoice, type SourceCodec } from "./encoderArgs.ts";
@@ -21,6 +19,7 @@ import { FfmpegProcess } from "./ffmpegProcess.ts";
 import { fitLadder, formatLadder, type Ladder, type Rendition } from "./ladder.ts";
 import { freeUdpPortPair, RtpInput, RtpOutput } from "./rtpIngest.ts";
 import { H264ParameterSets, parseVp8KeyframeSize, type PictureSize } from "./sourceFormat.ts";
+import type { RenditionOutput, TranscodeSource } from "./source.ts";
 import { isErrorLevel, type StderrEvent } from "./stderr.ts";
 
 export type TranscoderState = "waiting" | "starting" | "running" | "restarting" | "failed" | "off" | "closed";
@@ -34,7 +33,7 @@ export interface TranscodeBackend {
 
 export interface TranscoderOptions {
   room: string;
-  track: PublishedTrack;
+  source: TranscodeSource;
   codec: SourceCodec;
   ladder: Ladder;
   /** The backend for this codec once the service knows it, or the reason there is none. */
@@ -64,7 +63,7 @@ const LOGGED_ERRORS_PER_RUN = 5;
 
 interface Output {
   rendition: Rendition;
-  layer: TrackLayer;
+  output: RenditionOutput;
   input: RtpInput;
   /** Set when this rendition has sent RTP since the current process started: the ready handshake. */
   seenThisRun: boolean;
@@ -88,8 +87,7 @@ export class Transcoder {
   #reason: string | undefined;
   #closed = false;
   readonly #opts: TranscoderOptions;
-  readonly #track: PublishedTrack;
-  readonly #source: TrackLayer;
+  readonly #source: TranscodeSource;
   readonly #keyframes: KeyframeCodec | undefined;
   readonly #log: Logger;
   readonly #untap: () => void;
@@ -121,12 +119,11 @@ export class Transcoder {
     this.room = opts.room;
     this.codec = opts.codec;
     this.ladder = opts.ladder;
-    this.#track = opts.track;
-    this.#source = opts.track.layers[0] as TrackLayer;
-    this.#keyframes = keyframeCodec(opts.track.codec.mimeType);
+    this.#source = opts.source;
+    this.#keyframes = keyframeCodec(opts.source.codec.mimeType);
     this.#log = opts.log.child({ transcoder: true });
     // Parameter sets the publisher put in its offer count until the stream sends its own (most send them in-band).
-    for (const set of (fmtpParams(opts.track.codec.fmtp).get("sprop-parameter-sets") ?? "").split(",")) {
+    for (const set of (fmtpParams(opts.source.codec.fmtp).get("sprop-parameter-sets") ?? "").split(",")) {
       if (set !== "" && opts.codec === "h264") this.#params.push(Buffer.from(set, "base64"));
     }
     this.#untap = this.#source.addTap((rtp) => this.#onSourcePacket(rtp));
@@ -204,10 +201,12 @@ export class Transcoder {
         const input = await RtpInput.open(randomSsrc(), (rtp) => {
           if (output) this.#onRenditionPacket(output, rtp);
         });
-        output = { rendition, layer: this.#renditionLayer(rendition), input, seenThisRun: false, framesAtTick: 0, fps: 0 };
+        if (this.#closed) {
+          input.close();
+          return this.#release();
+        }
+        output = { rendition, output: this.#source.addRendition(rendition.name), input, seenThisRun: false, framesAtTick: 0, fps: 0 };
         this.#outputs.push(output);
-        if (this.#closed) return this.#release();
-        this.#track.addLayer(output.layer);
       }
       if (this.#closed) return this.#release();
       this.#log.info(
@@ -222,24 +221,6 @@ export class Transcoder {
       this.#state = "failed";
       this.#release();
     }
-  }
-
-  #renditionLayer(r: Rendition): TrackLayer {
-    const forwarded = this.#opts.metrics.packetsForwarded;
-    // Rendition packets are not the publisher's: they count as forwarded to viewers, not as received.
-    const hooks: TrackHooks = {
-      onPacket: () => undefined,
-      onLost: () => undefined,
-      onForwarded: (n) => forwarded.inc(n),
-      onKeyframeRequest: () => undefined,
-    };
-    return new TrackLayer(undefined, this.#keyframes, hooks, {
-      name: r.name,
-      rendition: true,
-      // ffmpeg cannot take a PLI. Every rendition has a keyframe each second, and the layer's GOP cache gives a new
-      // viewer the current one at once, so a request is simply not needed.
-      requestKeyframe: () => false,
-    });
   }
 
   #off(reason: string): void {
@@ -266,7 +247,7 @@ export class Transcoder {
     const args = buildTranscodeArgs({
       input: {
         codec: this.codec,
-        payloadType: this.#track.codec.payloadType,
+        payloadType: this.#source.codec.payloadType,
         port,
         spropParameterSets: this.#params.spropParameterSets,
       },
@@ -308,7 +289,7 @@ export class Transcoder {
 
   #onRenditionPacket(output: Output, rtp: RtpPacket): void {
     if (this.#closed) return;
-    output.layer.forward(rtp);
+    output.output.forward(rtp);
     if (this.#state !== "starting" || output.seenThisRun) return;
     output.seenThisRun = true;
     if (this.#outputs.every((o) => o.seenThisRun)) this.#onReady();
@@ -399,7 +380,7 @@ export class Transcoder {
       o.fps = elapsedMs > 0 ? Math.round(((frames - o.framesAtTick) * 10_000) / elapsedMs) / 10 : 0;
       o.framesAtTick = frames;
       metrics.transcodeFps.labels(this.room, o.rendition.name).set(o.fps);
-      metrics.transcodeBitrate.labels(this.room, o.rendition.name).set(o.layer.bitrate);
+      metrics.transcodeBitrate.labels(this.room, o.rendition.name).set(o.output.bitrate);
     }
     const inputFlowing = now - this.#lastInputAt < 2000;
     if (this.#state === "running" && inputFlowing) {
@@ -432,10 +413,10 @@ export class Transcoder {
         width: o.rendition.width,
         height: o.rendition.height,
         targetBitrate: o.rendition.bitrateKbps * 1000,
-        bitrate: o.layer.bitrate,
+        bitrate: o.output.bitrate,
         fps: o.fps,
         packets: o.input.packets,
-        viewers: o.layer.sinkCount,
+        viewers: o.output.viewers,
       })),
     };
   }
@@ -445,7 +426,7 @@ export class Transcoder {
     this.#proc?.kill();
   }
 
-  /** Stops ffmpeg (SIGTERM, then SIGKILL) and frees the sockets; the layers close with their track. Idempotent. */
+  /** Stops ffmpeg (SIGTERM, then SIGKILL) and frees the sockets and outputs. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -471,7 +452,7 @@ export class Transcoder {
     this.#sender = undefined;
     for (const o of this.#outputs) {
       o.input.close();
-      o.layer.close();
+      o.output.close();
     }
   }
 }

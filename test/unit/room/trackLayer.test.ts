@@ -18,6 +18,7 @@ function hooks(): TrackHooks & { packets: number; lost: number; forwarded: numbe
     onLost: (n: number) => void (h.lost += n),
     onForwarded: (n: number) => void (h.forwarded += n),
     onKeyframeRequest: (sent: boolean) => void h.keyframeRequests.push(sent),
+    flush: () => undefined,
   };
   return h;
 }

@@ -16,7 +16,7 @@ import type { CodecInfo } from "../../../../src/rtc/codecs.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "roomcast-transcoder-test-"));
 const log = pino({ level: "silent" });
-const hooks: TrackHooks = { onPacket: () => undefined, onLost: () => undefined, onForwarded: () => undefined, onKeyframeRequest: () => undefined };
+const hooks: TrackHooks = { onPacket: () => undefined, onLost: () => undefined, onForwarded: () => undefined, onKeyframeRequest: () => undefined, flush: () => undefined };
 
 function script(name: string, body: string): string {
   const path = join(dir, name);
@@ -120,7 +120,7 @@ describe("Transcoder state machine", () => {
 
   function setup(ladder: string, backend: TranscodeBackend | string, metrics = new Metrics()) {
     const track = new PublishedTrack("video", 0, "0", H264, hooks);
-    const t = new Transcoder({ room: "r", track, codec: "h264", ladder: parseLadder(ladder), backend: async () => backend, metrics, log, backoffMinMs: 20 });
+    const t = new Transcoder({ room: "r", source: track.transcodeSource(hooks), codec: "h264", ladder: parseLadder(ladder), backend: async () => backend, metrics, log, backoffMinMs: 20 });
     open.push({ t, track });
     return { t, track, metrics };
   }
@@ -140,7 +140,7 @@ describe("Transcoder state machine", () => {
 
   it("the size may come from the offer's sprop-parameter-sets when the stream's keyframe has no SPS", async () => {
     const track = new PublishedTrack("video", 0, "0", { ...H264, fmtp: `packetization-mode=1;sprop-parameter-sets=${SPS_640x360.toString("base64")},${PPS.toString("base64")}` }, hooks);
-    const t = new Transcoder({ room: "r", track, codec: "h264", ladder: parseLadder("720p"), backend: async () => fakeBackend("/bin/false"), metrics: new Metrics(), log });
+    const t = new Transcoder({ room: "r", source: track.transcodeSource(hooks), codec: "h264", ladder: parseLadder("720p"), backend: async () => fakeBackend("/bin/false"), metrics: new Metrics(), log });
     open.push({ t, track });
     // An IDR slice alone (FU-A start), no SPS in band.
     track.forward(new RtpPacket(new RtpHeader({ payloadType: 102, sequenceNumber: 1, timestamp: 1, ssrc: 42 }), Buffer.from([0x7c, 0x85, 0x88])));
@@ -190,7 +190,7 @@ describe("Transcoder state machine", () => {
 });
 
 describe("transcodableCodec", () => {
-  const track = (mimeType: string, fmtp = "") => new PublishedTrack("video", 0, "0", { ...H264, mimeType, fmtp }, hooks);
+  const track = (mimeType: string, fmtp = "") => new PublishedTrack("video", 0, "0", { ...H264, mimeType, fmtp }, hooks).codec;
   it("H264 in packetization mode 1 and VP8; not mode 0, not VP9 or AV1", () => {
     expect(transcodableCodec(track("video/H264", "packetization-mode=1"))).toBe("h264");
     expect(transcodableCodec(track("video/VP8"))).toBe("vp8");
