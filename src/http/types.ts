@@ -4,13 +4,16 @@ import type { Logger } from "../log.ts";
 import type { Recordings } from "../media/recorder/recordings.ts";
 import type { TranscodeService } from "../media/transcode/transcodeService.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import type { EventsHub } from "../room/eventsHub.ts";
 import type { RoomRegistry } from "../room/registry.ts";
-import type { WebAssets } from "./routes/web.ts";
+import type { WebAssets } from "../platform/ports.ts";
 
 /** What the HTTP layer is built from; tests build it with real parts and no listening server. */
 export interface AppDeps {
   config: Config;
   registry: RoomRegistry;
+  /** The live room data GET /api/events streams. */
+  events: EventsHub;
   authorizer: Authorizer;
   metrics: Metrics;
   log: Logger;

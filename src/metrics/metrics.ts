@@ -1,6 +1,14 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 
 /** The reference's four metrics under their exact names, plus what an operator needs to run the server. */
+/** What the media socket (rtc/udpMux.ts) counts. */
+export interface MediaSocketCounters {
+  unknownSource: number;
+  sendDropped: number;
+  sendErrors: number;
+  socketErrors: number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly liveRooms = new Gauge({ name: "live_rooms", help: "Active room count", registers: [this.registry] });
@@ -209,6 +217,15 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly eventClients = new Gauge({
+    name: "roomcast_event_clients",
+    help: "Open GET /api/events streams",
+    registers: [this.registry],
+  });
+
+  /** The media socket's counters at the last report, so each report adds what was counted since. */
+  readonly #mediaReported: MediaSocketCounters = { unknownSource: 0, sendDropped: 0, sendErrors: 0, socketErrors: 0 };
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     for (const kind of ["publisher", "viewer"]) {
@@ -219,6 +236,25 @@ export class Metrics {
     for (const reason of ["crash", "stall", "start_failed", "start_timeout"]) this.transcodeRestarts.labels(reason).inc(0);
     this.transcodeErrors.inc(0);
     this.recordingsActive.set(0);
+  }
+
+  /** Once a second: the CPU share and per-packet cost admission control measured. */
+  reportLoad(cpu: number, usPerPacket: number): void {
+    this.processCpu.set(cpu);
+    this.usPerPacket.set(Math.round(usPerPacket * 100) / 100);
+  }
+
+  /**
+   * Once a second: what the media socket counted since the last report. The socket counts in plain fields on its
+   * hot path; the metrics follow here, off it.
+   */
+  reportMediaSocket(c: Readonly<MediaSocketCounters>): void {
+    const last = this.#mediaReported;
+    this.packetsDropped.labels("send_failed").inc(c.sendDropped - last.sendDropped);
+    this.udpPackets.labels("unknown_source").inc(c.unknownSource - last.unknownSource);
+    this.udpPackets.labels("send_error").inc(c.sendErrors - last.sendErrors);
+    this.udpPackets.labels("socket_error").inc(c.socketErrors - last.socketErrors);
+    Object.assign(last, c);
   }
 
   /** Closed rooms leave no label sets behind, so cardinality follows live rooms only. */

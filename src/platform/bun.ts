@@ -1,35 +1,22 @@
 // Every Bun-only call lives here, so the rest of src/ loads under Node (vitest) unchanged.
-import type { Hono } from "hono";
-import type { AppEnv } from "../http/types.ts";
+import type { FetchHandler, HttpListener, ListenOptions, NativeFunction, NativeLibrary, Platform, SocketBuffers, UdpHandlers, UdpSocket, WebAssets } from "./ports.ts";
 
-export interface ServeOptions {
-  port: number;
-  host: string;
-  tls: { cert: string; key: string } | undefined;
-}
+const INTERNAL_ERROR = JSON.stringify({ error: "internal server error" });
 
-export interface RunningServer {
-  port: number;
-  /** Stops accepting; with force, drops open connections too. */
-  stop(force: boolean): Promise<void>;
-}
-
-export function serve(app: Hono<AppEnv>, opts: ServeOptions): RunningServer {
+async function serve(fetch: FetchHandler, opts: ListenOptions): Promise<HttpListener> {
   const server = Bun.serve({
     port: opts.port,
     hostname: opts.host,
     tls: opts.tls,
+    reusePort: opts.reusePort === true,
     // The SDP limit is enforced by the routes (413 JSON); this only caps what Bun buffers for any request.
     maxRequestBodySize: 8 * 1024 * 1024,
     fetch(req, srv) {
-      return app.fetch(req, { ip: srv.requestIP(req)?.address });
+      return fetch(req, { ip: srv.requestIP(req)?.address });
     },
     error(err) {
-      return new Response(JSON.stringify({ error: "internal server error" }), {
-        status: 500,
-        headers: { "Content-Type": "application/json" },
-      });
-      void err;
+      opts.onError(err);
+      return new Response(INTERNAL_ERROR, { status: 500, headers: { "Content-Type": "application/json" } });
     },
   });
   return {
@@ -43,60 +30,26 @@ export function serve(app: Hono<AppEnv>, opts: ServeOptions): RunningServer {
  * hundred times per burst of joining viewers (SDP, the DTLS handshake, certificate parsing) then stays in the
  * interpreter and baseline JIT instead of getting optimized machine code it rarely uses, about 5 MB at the first
  * hundred viewers; the forwarding path runs thousands of times a second and is optimized all the same. Returns
- * false where the runtime has no such switch (Node in tests, an older Bun).
+ * false where the runtime has no such switch (an older Bun).
  */
-export function scaleJitTierUp(scale: number): boolean {
-  if (typeof Bun === "undefined") return false;
+function scaleJitTierUp(scale: number): boolean {
   const unsafe = Bun.unsafe as { setJITPolicy?: (scale: number) => void };
   if (typeof unsafe.setJITPolicy !== "function") return false;
   unsafe.setJITPolicy(scale);
   return true;
 }
 
-/**
- * A byte range of a file as a response body. Under Bun a file slice, which Bun sends with sendfile and a
- * Content-Length (a stream body would go out chunked, without one); elsewhere (Node, in tests) a file stream.
- */
-export async function fileRangeBody(path: string, start: number, end: number): Promise<BodyInit> {
-  if (typeof Bun !== "undefined") return Bun.file(path).slice(start, end + 1);
-  const [{ createReadStream }, { Readable }] = await Promise.all([import("node:fs"), import("node:stream")]);
-  // Node's web stream type and the DOM one differ only in their declarations.
-  return Readable.toWeb(createReadStream(path, { start, end })) as unknown as ReadableStream<Uint8Array>;
-}
-
-/** What the media socket's kernel buffers were set to; the kernel caps them at net.core.wmem_max / rmem_max. */
-export interface SocketBuffers {
-  sendBytes: number;
-  receiveBytes: number;
+/** A file slice, which Bun sends with sendfile and a Content-Length (a stream body would go out chunked). */
+async function fileRangeBody(path: string, start: number, end: number): Promise<BodyInit> {
+  return Bun.file(path).slice(start, end + 1);
 }
 
 const SOL_SOCKET = 1;
 const SO_SNDBUF = 7;
 const SO_RCVBUF = 8;
 
-/** A C function's signature for bun:ffi, by its type names ("ptr", "i32", "u64_fast", "void"...). */
-export interface NativeFunction {
-  args: readonly string[];
-  returns: string;
-}
-
-/** A shared library's functions, callable from JS; pointers are plain numbers. */
-export interface NativeLibrary<Names extends string> {
-  symbols: Record<Names, (...args: (number | null | Uint8Array | Int32Array)[]) => number>;
-  /** The address of a buffer's first byte plus offset; stable for the buffer's life (bun:ffi pins it). */
-  pointer(buf: Uint8Array | Int32Array, offset?: number): number;
-  close(): void;
-}
-
-/**
- * Opens the first of `names` that loads and has every function in `functions`, through bun:ffi. Undefined under
- * Node (in tests) or when no such library is on the machine: callers keep a path of their own without it.
- */
-export function loadNativeLibrary<Names extends string>(
-  names: readonly string[],
-  functions: Record<Names, NativeFunction>,
-): NativeLibrary<Names> | undefined {
-  if (typeof Bun === "undefined") return undefined;
+/** Opens the first of `names` that loads and has every function in `functions`, through bun:ffi. */
+function loadNativeLibrary<Names extends string>(names: readonly string[], functions: Record<Names, NativeFunction>): NativeLibrary<Names> | undefined {
   // Loaded on first use: bun:ffi exists only under Bun.
   const ffi = require("bun:ffi") as typeof import("bun:ffi");
   for (const name of names) {
@@ -144,21 +97,8 @@ function setSocketBuffers(fd: number, sendBytes: number, receiveBytes: number): 
   }
 }
 
-export interface UdpHandlers {
-  onData(data: Buffer, port: number, address: string): void;
-  onError(err: Error): void;
-}
-
-/**
- * The media socket: a Bun UDP socket, whose sendMany is one sendmmsg for a whole batch. Errors (an ICMP
- * unreachable reported on the socket, say) are handed to onError and never thrown at the event loop.
- */
-export async function openUdpSocket(
-  host: string,
-  port: number,
-  handlers: UdpHandlers,
-  buffers?: { sendBytes: number; receiveBytes: number },
-): Promise<import("../rtc/udpMux.ts").DatagramSocket & { buffers: SocketBuffers | undefined }> {
+/** The media socket: a Bun UDP socket, whose sendMany is one sendmmsg for a whole batch. */
+async function openUdpSocket(host: string, port: number, handlers: UdpHandlers, buffers?: SocketBuffers): Promise<UdpSocket> {
   const socket = await Bun.udpSocket({
     hostname: host,
     port,
@@ -185,3 +125,10 @@ export async function openUdpSocket(
     close: () => socket.close(),
   };
 }
+
+async function loadWebAssets(): Promise<WebAssets> {
+  // Imported here only: it imports web/index.html, which only Bun's bundler turns into files.
+  return (await import("./webAssets.ts")).loadWebAssets();
+}
+
+export const bunPlatform: Platform = { name: "bun", serve, openUdpSocket, fileRangeBody, scaleJitTierUp, loadNativeLibrary, loadWebAssets };

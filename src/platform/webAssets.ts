@@ -5,7 +5,7 @@
 // edit in web/ shows on reload.
 import { basename } from "node:path";
 import index from "../../web/index.html";
-import type { WebAssets, WebFile } from "../http/routes/web.ts";
+import type { WebAssets, WebFile } from "./ports.ts";
 
 /** The compiled binary's embedded files, read once at start (tens of kB). */
 async function embedded(manifest: NonNullable<typeof index.files>): Promise<WebAssets> {

@@ -48,6 +48,8 @@ export interface HubClient {
   /** Whether this client may hear about the room. */
   visible(room: string): boolean;
   send(event: HubEvent): void;
+  /** The hub is closing: end the client's stream. */
+  end?(): void;
 }
 
 export interface EventsHubOptions {
@@ -103,9 +105,11 @@ export class EventsHub {
     };
   }
 
-  /** Drops every client (server shutdown). */
+  /** Ends every client's stream (server shutdown). */
   close(): void {
+    const clients = [...this.#clients];
     this.#clients.clear();
+    for (const c of clients) c.end?.();
     this.#onClients(0);
     this.#stop();
   }

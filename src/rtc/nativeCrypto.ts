@@ -5,7 +5,8 @@
 // pause the event loop every few hundred milliseconds at 30k packets/s.
 //
 // Without libcrypto (or under Node, in tests) nativeCrypto() is undefined and srtpProtect uses node:crypto.
-import { loadNativeLibrary, type NativeLibrary } from "../platform/bun.ts";
+import { platform } from "../platform/index.ts";
+import type { NativeLibrary } from "../platform/ports.ts";
 
 const FUNCTIONS = {
   EVP_CIPHER_CTX_new: { args: [], returns: "ptr" },
@@ -148,7 +149,7 @@ let loaded: NativeCrypto | null | undefined;
 export function nativeCrypto(): NativeCrypto | undefined {
   if (loaded === undefined) {
     loaded = null;
-    const lib = loadNativeLibrary(LIBRARIES, FUNCTIONS);
+    const lib = platform.loadNativeLibrary(LIBRARIES, FUNCTIONS);
     if (lib) {
       try {
         loaded = new NativeCrypto(lib);

@@ -1,4 +1,4 @@
-// RTCP sender reports for the streams roomcast forwards on its own path, from one timer for the whole server.
+// RTCP sender reports for the streams roomcast forwards on its own path, from one timer for each server.
 // werift's alternative is a loop per sender (an awaited timer with an abort signal, every 0.5-1.5 s): with two
 // streams a viewer that kept a promise, a timer and a listener alive per stream, long enough for every young
 // collection to promote them, and cost the forwarding benchmark about 2 µs a packet at 100 viewers.
@@ -47,6 +47,13 @@ export class SenderReportScheduler {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }
+  }
+
+  /** No more reports (the server is closing). Idempotent. */
+  close(): void {
+    this.#due.clear();
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
   /** Sends every report due by `now`; public so tests can drive time. */

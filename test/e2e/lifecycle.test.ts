@@ -1,8 +1,12 @@
 // Session and room lifecycle against the real server process: every status code of the contract with real peers,
 // publisher leaving, DELETE twice, a second publisher, vanished clients, SIGTERM.
 import { spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sendCloseNotify } from "../../src/rtc/dtlsClose.ts";
+import { sendRealMedia } from "./helpers/realMedia.ts";
 import { ROOT, startServer, waitFor, waitRoomConnected, type ServerHandle } from "./helpers/server.ts";
 import { play, postSdp, publish, publisherOffer, viewerOffer } from "./helpers/weriftPeers.ts";
 
@@ -131,5 +135,21 @@ describe("shutdown", () => {
     await waitFor(() => v.closedAt !== undefined, 3000, "viewer closed by shutdown");
     expect(server.lines.some((l) => l.includes("shutting down"))).toBe(true);
     await Promise.all([pub.close(), v.close()]);
+  });
+
+  it("a shutdown that has to cut something short exits 1 and says what (here: an mkv remux that hangs)", async () => {
+    // An "ffmpeg" that answers -version, as the server's lookup asks, and never finishes a remux.
+    const bin = join(mkdtempSync(join(tmpdir(), "roomcast-slow-ffmpeg-")), "ffmpeg");
+    writeFileSync(bin, '#!/bin/sh\ncase "$*" in *-version*) echo "ffmpeg version 6.0-slow"; exit 0;; *.mkv*) exec sleep 30;; esac\nexit 1\n');
+    chmodSync(bin, 0o755);
+    const server = await startServer({ RECORD_ENABLED: "true", RECORD_DIR: "rec", FFMPEG_PATH: bin, TRANSCODE_ENCODER: "x264" });
+    const pub = await publish(server.url, "slow", { connectTimeoutMs: 25_000 });
+    await sendRealMedia(pub, { video: "vp8", seconds: 1 });
+    const t0 = Date.now();
+    const code = await server.stop("SIGTERM");
+    expect(code).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(server.lines.some((l) => l.includes("shutdown cut short: recordings"))).toBe(true);
+    await pub.close();
   });
 });

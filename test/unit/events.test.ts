@@ -7,6 +7,7 @@ import { Authorizer } from "../../src/auth/authorizer.ts";
 import { loadConfig, type Env } from "../../src/config.ts";
 import { createApp } from "../../src/http/app.ts";
 import { Metrics } from "../../src/metrics/metrics.ts";
+import { EventsHub } from "../../src/room/eventsHub.ts";
 import { RoomRegistry } from "../../src/room/registry.ts";
 import { loadSdp } from "../fixtures/fixtures.ts";
 
@@ -21,7 +22,7 @@ function server(env: Env = {}) {
   const metrics = new Metrics();
   const registry = new RoomRegistry({ config, metrics, log });
   registries.push(registry);
-  const app = createApp({ config, registry, authorizer: new Authorizer(config), metrics, log, version: "0.0.0-test" });
+  const app = createApp({ config, registry, events: new EventsHub(registry, { onClients: (n) => metrics.eventClients.set(n) }), authorizer: new Authorizer(config), metrics, log, version: "0.0.0-test" });
   return { app, registry, metrics };
 }
 

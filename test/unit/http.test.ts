@@ -5,6 +5,7 @@ import { Authorizer } from "../../src/auth/authorizer.ts";
 import { loadConfig, type Env } from "../../src/config.ts";
 import { createApp } from "../../src/http/app.ts";
 import { Metrics } from "../../src/metrics/metrics.ts";
+import { EventsHub } from "../../src/room/eventsHub.ts";
 import { RoomRegistry } from "../../src/room/registry.ts";
 import { loadSdp } from "../fixtures/fixtures.ts";
 
@@ -22,7 +23,7 @@ function server(env: Env = {}) {
   const authorizer = new Authorizer(config);
   const registry = new RoomRegistry({ config, metrics, log });
   registries.push(registry);
-  const app = createApp({ config, registry, authorizer, metrics, log, version: "0.0.0-test" });
+  const app = createApp({ config, registry, events: new EventsHub(registry), authorizer, metrics, log, version: "0.0.0-test" });
   return { app, config, metrics, registry };
 }
 

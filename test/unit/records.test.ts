@@ -11,6 +11,7 @@ import { createApp } from "../../src/http/app.ts";
 import { parseRange } from "../../src/http/routes/records.ts";
 import { Recordings } from "../../src/media/recorder/recordings.ts";
 import { Metrics } from "../../src/metrics/metrics.ts";
+import { EventsHub } from "../../src/room/eventsHub.ts";
 import { RoomRegistry } from "../../src/room/registry.ts";
 
 const registries: RoomRegistry[] = [];
@@ -33,7 +34,7 @@ function server(env: Env = {}) {
   const recordings = config.recordEnabled ? new Recordings({ config, metrics, log }, { remux: false }) : undefined;
   const registry = new RoomRegistry({ config, metrics, log, recordings });
   registries.push(registry);
-  const app = createApp({ config, registry, authorizer, metrics, log, version: "0.0.0-test", recordings });
+  const app = createApp({ config, registry, events: new EventsHub(registry), authorizer, metrics, log, version: "0.0.0-test", recordings });
   return { app, dir, recordings, config };
 }
 

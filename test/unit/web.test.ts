@@ -7,8 +7,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Authorizer } from "../../src/auth/authorizer.ts";
 import { loadConfig } from "../../src/config.ts";
 import { createApp } from "../../src/http/app.ts";
-import type { WebAssets, WebFile } from "../../src/http/routes/web.ts";
+import type { WebAssets, WebFile } from "../../src/platform/ports.ts";
 import { Metrics } from "../../src/metrics/metrics.ts";
+import { EventsHub } from "../../src/room/eventsHub.ts";
 import { RoomRegistry } from "../../src/room/registry.ts";
 
 const registries: RoomRegistry[] = [];
@@ -37,7 +38,7 @@ function app(immutable = true) {
   const registry = new RoomRegistry({ config, metrics, log });
   registries.push(registry);
   const web: WebAssets = { immutable, page: async () => PAGE, file: (p) => (p === SCRIPT.path ? SCRIPT : undefined) };
-  return createApp({ config, registry, authorizer: new Authorizer(config), metrics, log, version: "0.0.0-test", web });
+  return createApp({ config, registry, events: new EventsHub(registry), authorizer: new Authorizer(config), metrics, log, version: "0.0.0-test", web });
 }
 
 describe("web routes", () => {

@@ -2,8 +2,7 @@
 // second). Auth as GET /api/rooms, plus `?token=` because EventSource cannot send headers; `?room=` narrows the
 // stream to one room.
 import type { Hono } from "hono";
-import { Gauge } from "prom-client";
-import { EventsHub, type HubEvent } from "../../room/eventsHub.ts";
+import type { HubEvent } from "../../room/eventsHub.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 import { roomParam } from "./sessions.ts";
@@ -19,13 +18,8 @@ export function formatEvent(e: HubEvent): string {
   return `event: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
 }
 
-export function eventRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): EventsHub {
-  const clients = new Gauge({
-    name: "roomcast_event_clients",
-    help: "Open GET /api/events streams",
-    registers: [deps.metrics.registry],
-  });
-  const hub = new EventsHub(deps.registry, { onClients: (n) => clients.set(n) });
+export function eventRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
+  const hub = deps.events;
 
   app.get("/api/events", async (c) => {
     const visible = await guard.roomFilter(c, { queryToken: true });
@@ -49,7 +43,7 @@ export function eventRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard):
         };
         // Browsers reconnect after this many ms when the stream drops.
         write("retry: 3000\n\n");
-        const unsubscribe = hub.subscribe({ visible: filter, send: (e) => write(formatEvent(e)) });
+        const unsubscribe = hub.subscribe({ visible: filter, send: (e) => write(formatEvent(e)), end: () => cleanup() });
         const ping = setInterval(() => write(": ping\n\n"), KEEPALIVE_MS);
         ping.unref?.();
         const onAbort = () => cleanup();
@@ -79,6 +73,4 @@ export function eventRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard):
       "X-Accel-Buffering": "no",
     });
   });
-
-  return hub;
 }

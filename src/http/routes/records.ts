@@ -5,7 +5,7 @@ import { ROOM_NAME } from "../../config.ts";
 import { HttpError, invalidRoomName, notFound } from "../../errors.ts";
 import { parseRecordName } from "../../media/recorder/names.ts";
 import type { Recordings } from "../../media/recorder/recordings.ts";
-import { fileRangeBody } from "../../platform/bun.ts";
+import { platform } from "../../platform/index.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 
@@ -99,5 +99,5 @@ async function serveRecord(c: Context<AppEnv>, deps: AppDeps, guard: AuthGuard):
   const status = range ? 206 : 200;
   if (c.req.method === "HEAD" || length === 0) return c.body(null, status, headers);
   // Only the bytes the stat saw: a growing file still matches its Content-Length.
-  return new Response(await fileRangeBody(rec.path, start, end), { status, headers });
+  return new Response(await platform.fileRangeBody(rec.path, start, end), { status, headers });
 }

@@ -2,24 +2,8 @@
 // come from a WebAssets source (src/platform/webAssets.ts embeds them in the binary); this file only serves them.
 import { gzipSync } from "node:zlib";
 import type { Context, Hono } from "hono";
+import type { WebAssets, WebFile } from "../../platform/ports.ts";
 import type { AppEnv } from "../types.ts";
-
-export interface WebFile {
-  /** URL path, e.g. "/chunk-1a2b3c.js". */
-  path: string;
-  body: Uint8Array;
-  contentType: string;
-  etag: string;
-}
-
-export interface WebAssets {
-  /** File names carry content hashes, so browsers may keep them for good (false in development). */
-  readonly immutable: boolean;
-  /** The one HTML page of the app; the script picks the view from the path. In development, a fresh build. */
-  page(): Promise<WebFile>;
-  /** A bundled file by URL path, or undefined. */
-  file(path: string): WebFile | undefined;
-}
 
 /**
  * Everything the app loads is same-origin: no external fonts, scripts or calls. Media are MediaStreams (blob:) and

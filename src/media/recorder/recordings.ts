@@ -141,15 +141,16 @@ export class Recordings {
 
   /**
    * Shutdown: no new sessions; waits for every file to be final, and for remuxes while `budgetMs` lasts (those still
-   * running then are stopped and their work files removed).
+   * running then are stopped and their work files removed). Resolves true when nothing had to be stopped.
    */
-  async close(budgetMs: number): Promise<void> {
+  async close(budgetMs: number): Promise<boolean> {
     this.#closed = true;
     if (this.#retention) clearInterval(this.#retention);
     const timer = setTimeout(() => this.#shutdown.abort(), budgetMs);
     timer.unref?.();
     while (this.#pending.size > 0) await Promise.all([...this.#pending]);
     clearTimeout(timer);
+    return !this.#shutdown.signal.aborted;
   }
 
   #stem(room: string): string {

@@ -51,6 +51,8 @@ export class TranscodeService {
   readonly #deps: TranscodeServiceDeps;
   readonly #log: Logger;
   readonly #live = new Set<Transcoder>();
+  /** Called when the last live transcoder is gone. */
+  #onIdle: (() => void) | undefined;
   #ready: Promise<void> | undefined;
   #ffmpeg: FfmpegBinary | undefined;
   #decision: EncoderDecision | undefined;
@@ -164,7 +166,10 @@ export class TranscodeService {
       backend: (c) => this.backendFor(c),
       metrics: this.#deps.metrics,
       log: opts.log,
-      onClosed: (t) => this.#live.delete(t),
+      onClosed: (t) => {
+        this.#live.delete(t);
+        if (this.#live.size === 0) this.#onIdle?.();
+      },
     });
     this.#live.add(transcoder);
     return transcoder;
@@ -172,6 +177,26 @@ export class TranscodeService {
 
   get liveTranscoders(): number {
     return this.#live.size;
+  }
+
+  /**
+   * Waits up to `budgetMs` for every transcoder's process to be gone (their rooms closed them with SIGTERM), then
+   * kills what is left. Resolves true when none had to be killed.
+   */
+  async close(budgetMs: number): Promise<boolean> {
+    if (this.#live.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, budgetMs);
+        this.#onIdle = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#onIdle = undefined;
+    }
+    const clean = this.#live.size === 0;
+    this.killAll();
+    return clean;
   }
 
   /** SIGKILL to every transcoder's process group, synchronously: the server is exiting. */

@@ -13,6 +13,7 @@ import { createApp } from "../../../../src/http/app.ts";
 import type { FfmpegBinary } from "../../../../src/media/ffmpeg.ts";
 import { TranscodeService } from "../../../../src/media/transcode/transcodeService.ts";
 import { Metrics } from "../../../../src/metrics/metrics.ts";
+import { EventsHub } from "../../../../src/room/eventsHub.ts";
 import { RoomRegistry } from "../../../../src/room/registry.ts";
 import { loadSdp } from "../../../fixtures/fixtures.ts";
 
@@ -38,7 +39,7 @@ function server(env: Env = {}, ffmpeg: FfmpegBinary | null = noGpuFfmpeg()) {
   const transcode = new TranscodeService({ config, metrics, log, resolve: async () => ffmpeg ?? undefined });
   const registry = new RoomRegistry({ config, metrics, log, transcode });
   registries.push(registry);
-  const app = createApp({ config, registry, authorizer: new Authorizer(config), metrics, log, version: "0.0.0-test", transcode });
+  const app = createApp({ config, registry, events: new EventsHub(registry), authorizer: new Authorizer(config), metrics, log, version: "0.0.0-test", transcode });
   return { app, metrics, registry, transcode };
 }
 
