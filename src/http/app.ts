@@ -1,7 +1,7 @@
-// The HTTP contract of ../shared/seeds/api-reference.txt, built on Hono. Errors map to JSON here and only here.
+// The HTTP contract (docs/api.md), built on Hono. Errors map to JSON here and only here (with http/errors.ts).
 import { Hono } from "hono";
 import { cors } from "hono/cors";
-import { HttpError, InvalidStateError } from "../errors.ts";
+import { httpErrorOf } from "./errors.ts";
 import { authGuard } from "./middleware/auth.ts";
 import { rateLimit } from "./middleware/rateLimit.ts";
 import { eventRoutes } from "./routes/events.ts";
@@ -44,11 +44,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.notFound((c) => c.json({ error: "not found" }, 404));
 
   app.onError((err, c) => {
-    if (err instanceof HttpError) {
-      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
-      return c.json({ error: err.message }, err.status as 400);
+    const known = httpErrorOf(err);
+    if (known) {
+      for (const [k, v] of Object.entries(known.headers)) c.header(k, v);
+      // Hono types the status as a union of literals; ours come from the one table in errors.ts.
+      return c.json({ error: known.message }, known.status as 400);
     }
-    if (err instanceof InvalidStateError) return c.json({ error: err.message }, 409);
     deps.log.error({ err, path: c.req.path }, "request failed");
     return c.json({ error: "internal server error" }, 500);
   });

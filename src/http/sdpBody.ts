@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { HttpError, invalidSdp, payloadTooLarge, unsupportedMediaType } from "../errors.ts";
+import { HttpError, invalidSdp, payloadTooLarge, unsupportedMediaType } from "./errors.ts";
 import { parseOffer, SdpError, type ParsedOffer } from "../rtc/sdp.ts";
 
 /** The reference's hard limit for SDP bodies. */

@@ -2,7 +2,7 @@
 // transcoded renditions), and its viewers: the one map of which viewer is on which layer, with at most one pending
 // switch each. A switch completes at the target layer's next keyframe, so a decoder never sees a broken frame.
 import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from "werift";
-import { InvalidStateError } from "../errors.ts";
+import { InvalidStateError } from "./errors.ts";
 import type { RenditionOutput, TranscodeSource } from "../media/transcode/source.ts";
 import type { CodecInfo } from "../rtc/codecs.ts";
 import { keyframeCodec, type KeyframeCodec } from "../rtc/keyframe.ts";

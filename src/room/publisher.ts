@@ -1,7 +1,6 @@
 // A WHIP session: one werift peer that receives the publisher's tracks and owns them.
 import { randomBytes } from "node:crypto";
 import type { MediaStreamTrack, RTCRtpReceiver } from "werift";
-import { invalidSdp, badRequest } from "../errors.ts";
 import { TWCC_URI, TwccRecorder } from "../rtc/twcc.ts";
 import { rawRtcp } from "../rtc/weriftInternals.ts";
 import type { Logger } from "../log.ts";
@@ -13,6 +12,7 @@ import { activeMedia, type MediaKind, type ParsedOffer } from "../rtc/sdp.ts";
 import { PublishedTrack, type TrackHooks } from "./publishedTrack.ts";
 import { newPublicId, newSecretId, type SessionState } from "./session.ts";
 import type { RoomContext } from "./context.ts";
+import { InvalidOfferError, NegotiationFailedError } from "./errors.ts";
 
 /** Feedback every 50 ms, as libwebrtc receivers send it. */
 const TWCC_INTERVAL_MS = 50;
@@ -50,7 +50,7 @@ export class PublisherSession {
     this.#events = events;
     this.log = ctx.log.child({ room, session: this.publicId, kind: "publisher" });
     const media = activeMedia(offer, "send");
-    if (media.length === 0) throw badRequest("offer has no audio or video to publish (all sections are recvonly or inactive)");
+    if (media.length === 0) throw new InvalidOfferError("offer has no audio or video to publish (all sections are recvonly or inactive)");
     const perKind: Record<MediaKind, CodecInfo | undefined> = { audio: undefined, video: undefined };
     const counts: Record<MediaKind, number> = { audio: 0, video: 0 };
     this.tracks = [];
@@ -58,7 +58,7 @@ export class PublisherSession {
       const kind = m.kind as MediaKind;
       const codec = perKind[kind] ?? choosePublisherCodec(m);
       if (!codec) {
-        throw badRequest(`${kind} section offers no codec roomcast forwards (${m.codecs.map((c) => c.name).join(", ")})`);
+        throw new InvalidOfferError(`${kind} section offers no codec roomcast forwards (${m.codecs.map((c) => c.name).join(", ")})`);
       }
       perKind[kind] = codec;
       this.tracks.push(new PublishedTrack(kind, counts[kind]++, m.mid, codec, hooks, kind === "video" ? m.rids : []));
@@ -122,7 +122,7 @@ export class PublisherSession {
     } catch (err) {
       if (!(err instanceof NegotiationError)) throw err;
       this.log.warn({ err: err.message }, "negotiation failed");
-      throw invalidSdp();
+      throw new NegotiationFailedError(err.message);
     }
     if (this.#twccPayloadType !== undefined) answer = withTransportCc(answer, this.#twccPayloadType);
     this.#watch = watchConnection(pc, {

@@ -1,5 +1,5 @@
 // The server's rooms, and the index from secret session ids (the Location URLs) to sessions.
-import { HttpError, noPublisher, publisherExists, serviceUnavailable } from "../errors.ts";
+import { AtCapacityError, ClosedDuringNegotiationError, NoPublisherError, PublisherExistsError, ShuttingDownError } from "./errors.ts";
 import type { ParsedOffer } from "../rtc/sdp.ts";
 import { RESERVATION_MS } from "../metrics/load.ts";
 import type { RoomContext } from "./context.ts";
@@ -64,9 +64,9 @@ export class RoomRegistry {
 
   /** The room is claimed before the first await, so two racing publishes cannot both win. */
   async publish(name: string, offer: ParsedOffer, sdp: string, opts: PublishOptions = {}): Promise<Negotiated<PublisherSession>> {
-    if (this.#closed) throw serviceUnavailable("server is shutting down");
+    if (this.#closed) throw new ShuttingDownError();
     const existing = this.#rooms.get(name);
-    if (existing?.publisher && !existing.publisher.closed) throw publisherExists();
+    if (existing?.publisher && !existing.publisher.closed) throw new PublisherExistsError();
     const room = existing ?? this.#openRoom(name);
     let session: PublisherSession;
     try {
@@ -77,7 +77,7 @@ export class RoomRegistry {
     }
     try {
       const answer = await session.answer(sdp);
-      if (session.closed) throw serviceUnavailable("session closed during negotiation");
+      if (session.closed) throw new ClosedDuringNegotiationError();
       return { session, answer };
     } catch (err) {
       session.close("negotiation failed");
@@ -86,13 +86,13 @@ export class RoomRegistry {
   }
 
   async play(name: string, offer: ParsedOffer, sdp: string, layer?: string): Promise<Negotiated<ViewerSession>> {
-    if (this.#closed) throw serviceUnavailable("server is shutting down");
+    if (this.#closed) throw new ShuttingDownError();
     const room = this.#rooms.get(name);
-    if (!room || !room.publisher || room.publisher.closed) throw noPublisher();
+    if (!room || !room.publisher || room.publisher.closed) throw new NoPublisherError();
     const reservation = this.#ctx.load ? this.#ctx.load.admit(room.viewerPacketRate(layer)) : undefined;
     if (this.#ctx.load && !reservation) {
       this.#ctx.metrics.admissionRejected.inc();
-      throw new HttpError(503, "server is at capacity, try again shortly", { "Retry-After": String(ADMISSION_RETRY_AFTER_SEC) });
+      throw new AtCapacityError(ADMISSION_RETRY_AFTER_SEC);
     }
     let session: ViewerSession;
     try {
@@ -105,7 +105,7 @@ export class RoomRegistry {
     session.onSettled((connected) => reservation?.release(connected ? RESERVATION_MS : 0));
     try {
       const answer = await session.answer(sdp);
-      if (session.closed) throw noPublisher();
+      if (session.closed) throw new NoPublisherError();
       return { session, answer };
     } catch (err) {
       session.close("negotiation failed");

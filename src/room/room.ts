@@ -1,6 +1,6 @@
 // A room: one publisher, its viewers. Created by the first publish, closed when the publisher leaves
 // (its viewers are closed with it, so they learn within the second).
-import { badRequest, InvalidStateError, subscriberLimit } from "../errors.ts";
+import { BadLadderError, InvalidStateError, RoomFullError } from "./errors.ts";
 import type { Logger } from "../log.ts";
 import type { SessionRecording } from "../media/recorder/recordings.ts";
 import { LadderError, parseLadder, type Ladder } from "../media/transcode/ladder.ts";
@@ -111,7 +111,7 @@ export class Room {
     try {
       return parseLadder(raw);
     } catch (err) {
-      if (err instanceof LadderError) throw badRequest(`invalid ladder: ${err.message}`);
+      if (err instanceof LadderError) throw new BadLadderError(err.message);
       throw err;
     }
   }
@@ -126,7 +126,7 @@ export class Room {
   createViewer(offer: ParsedOffer, layer?: string): ViewerSession {
     if (this.#closed || !this.publisher) throw new InvalidStateError("room has no publisher");
     const max = this.#ctx.config.maxSubsPerRoom;
-    if (max > 0 && this.viewers.size >= max) throw subscriberLimit();
+    if (max > 0 && this.viewers.size >= max) throw new RoomFullError();
     const session = new ViewerSession(this.#ctx, this.name, offer, this.publisher.tracks, {
       onClosed: (s) => {
         this.viewers.delete(s.id);

@@ -1,6 +1,5 @@
 // A WHEP session: one werift peer whose senders are fed by the publisher's tracks.
 import type { RTCRtpSender } from "werift";
-import { badRequest, invalidSdp } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { chooseViewerCodec, describeCodec, type CodecInfo } from "../rtc/codecs.ts";
 import { createPeer } from "../rtc/peer.ts";
@@ -8,6 +7,7 @@ import { watchConnection, type ConnectionWatch } from "../rtc/connectionWatch.ts
 import { NegotiationError, SessionPeer } from "../rtc/sessionPeer.ts";
 import { activeMedia, type MediaKind, type OfferedMedia, type ParsedOffer } from "../rtc/sdp.ts";
 import type { RoomContext } from "./context.ts";
+import { InvalidOfferError, NegotiationFailedError, UnknownLayerError } from "./errors.ts";
 import type { PublishedTrack } from "./publishedTrack.ts";
 import { chooseLayer } from "./layerChoice.ts";
 import type { TrackLayer } from "./trackLayer.ts";
@@ -77,7 +77,7 @@ export class ViewerSession {
     this.#events = events;
     this.log = ctx.log.child({ room, session: this.publicId, kind: "viewer" });
     const wanted = activeMedia(offer, "recv");
-    if (wanted.length === 0) throw badRequest("offer has no audio or video to receive (all sections are sendonly or inactive)");
+    if (wanted.length === 0) throw new InvalidOfferError("offer has no audio or video to receive (all sections are sendonly or inactive)");
     const used = new Set<PublishedTrack>();
     const perKind: Record<MediaKind, CodecInfo | undefined> = { audio: undefined, video: undefined };
     for (const m of wanted) {
@@ -90,7 +90,7 @@ export class ViewerSession {
       const start = this.#initialLayer(track, layerName);
       this.#bindings.push({ track, start, mid: m.mid, codec, sender: undefined, path: undefined, stream: undefined, report: undefined });
     }
-    if (this.#bindings.length === 0) throw badRequest("offer asks for no kind of media this room publishes");
+    if (this.#bindings.length === 0) throw new InvalidOfferError("offer asks for no kind of media this room publishes");
     this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "viewer" }, ctx.media?.mux), ctx.config, ctx.media?.mux);
   }
 
@@ -98,7 +98,7 @@ export class ViewerSession {
     if (layerName === undefined || track.kind !== "video") return track.defaultLayer();
     this.#pinnedLayer = true;
     const layer = track.layer(layerName);
-    if (!layer) throw badRequest(`no layer "${layerName}" in this room (layers: ${track.layers.map((l) => l.name).join(", ")})`);
+    if (!layer) throw new UnknownLayerError(layerName, track.layers.map((l) => l.name));
     return layer;
   }
 
@@ -145,7 +145,7 @@ export class ViewerSession {
     const video = this.#bindings.filter((b) => b.track.kind === "video");
     const targets = video.map((b) => b.track.layer(name));
     if (video.length === 0 || targets.some((t) => t === undefined)) {
-      throw badRequest(`no layer "${name}" in this room (layers: ${this.layers.join(", ")})`);
+      throw new UnknownLayerError(name, this.layers);
     }
     video.forEach((b, i) => {
       const target = targets[i] as TrackLayer;
@@ -162,7 +162,7 @@ export class ViewerSession {
   #pickCodec(track: PublishedTrack, m: OfferedMedia): CodecInfo {
     const codec = chooseViewerCodec(track.codec, m);
     if (!codec) {
-      throw badRequest(`viewer offer cannot receive the publisher's ${track.kind} codec ${describeCodec(track.codec)}`);
+      throw new InvalidOfferError(`viewer offer cannot receive the publisher's ${track.kind} codec ${describeCodec(track.codec)}`);
     }
     return codec;
   }
@@ -187,7 +187,7 @@ export class ViewerSession {
     } catch (err) {
       if (!(err instanceof NegotiationError)) throw err;
       this.log.warn({ err: err.message }, "negotiation failed");
-      throw invalidSdp();
+      throw new NegotiationFailedError(err.message);
     }
     for (const b of this.#bindings) {
       const sender = b.sender;

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
-import { HttpError } from "../../src/errors.ts";
+import { HttpError } from "../../src/http/errors.ts";
 import { rateLimit, type RateLimitOptions } from "../../src/http/middleware/rateLimit.ts";
 import type { AppEnv } from "../../src/http/types.ts";
 import { Metrics } from "../../src/metrics/metrics.ts";

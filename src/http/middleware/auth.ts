@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { extractToken, type AuthDecision, type Authorizer, type RoomAction, type RoomClaims } from "../../auth/authorizer.ts";
-import { HttpError } from "../../errors.ts";
+import { HttpError } from "../errors.ts";
 import type { Metrics } from "../../metrics/metrics.ts";
 
 export interface AuthGuard {

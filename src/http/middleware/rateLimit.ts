@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import { BurstyRateLimiter, RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
-import { tooManyRequests } from "../../errors.ts";
+import { tooManyRequests } from "../errors.ts";
 import type { Metrics } from "../../metrics/metrics.ts";
 import type { AppEnv } from "../types.ts";
 

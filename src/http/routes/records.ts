@@ -2,7 +2,7 @@
 // in the folder listing, so `..`, encoded slashes or absolute paths find nothing and get 404.
 import type { Context, Hono } from "hono";
 import { ROOM_NAME } from "../../config.ts";
-import { HttpError, invalidRoomName, notFound } from "../../errors.ts";
+import { HttpError, invalidRoomName, notFound } from "../errors.ts";
 import { parseRecordName } from "../../media/recorder/names.ts";
 import type { Recordings } from "../../media/recorder/recordings.ts";
 import { platform } from "../../platform/index.ts";

@@ -1,6 +1,6 @@
 // GET /api/rooms, GET /api/rooms/{room}, POST /api/admin/rooms/{room}/close.
 import type { Hono } from "hono";
-import { notFound } from "../../errors.ts";
+import { notFound } from "../errors.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 import { roomParam } from "./sessions.ts";

@@ -3,7 +3,7 @@
 import type { Context, Hono, MiddlewareHandler } from "hono";
 import type { RoomAction } from "../../auth/authorizer.ts";
 import { ROOM_NAME, type Config } from "../../config.ts";
-import { HttpError, invalidRoomName, notFound } from "../../errors.ts";
+import { HttpError, invalidRoomName, notFound } from "../errors.ts";
 import type { Session } from "../../room/registry.ts";
 import { NegotiationError } from "../../rtc/sessionPeer.ts";
 import { parseSdpFrag, SdpFragError } from "../../rtc/sdpfrag.ts";

@@ -1,0 +1,45 @@
+// HTTP errors, and the one map from the rooms' domain errors to statuses, bodies and headers (app.onError uses it).
+import { AtCapacityError, RoomError, type RoomErrorCode } from "../room/errors.ts";
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+export const invalidSdp = () => new HttpError(400, "invalid SDP");
+export const invalidRoomName = () => new HttpError(400, "invalid room name");
+export const notFound = (message = "not found") => new HttpError(404, message);
+export const tooManyRequests = (retryAfterSec: number) =>
+  new HttpError(429, "too many requests", { "Retry-After": String(retryAfterSec) });
+export const payloadTooLarge = () => new HttpError(413, "request body too large");
+export const unsupportedMediaType = () => new HttpError(415, "content type must be application/sdp");
+
+/** The status of each refusal a room can make; the contract's (api-reference) where it names one. */
+const ROOM_ERROR_STATUS: Record<RoomErrorCode, number> = {
+  invalid_offer: 400,
+  negotiation_failed: 400,
+  unknown_layer: 400,
+  bad_ladder: 400,
+  publisher_exists: 409,
+  room_full: 403,
+  no_publisher: 404,
+  at_capacity: 503,
+  shutting_down: 503,
+  closed_during_negotiation: 503,
+  invalid_state: 409,
+};
+
+/** The HTTP answer to an error, when it is one the contract knows; undefined means a 500. */
+export function httpErrorOf(err: unknown): HttpError | undefined {
+  if (err instanceof HttpError) return err;
+  if (!(err instanceof RoomError)) return undefined;
+  const headers: Record<string, string> = {};
+  if (err instanceof AtCapacityError) headers["Retry-After"] = String(err.retryAfterSec);
+  return new HttpError(ROOM_ERROR_STATUS[err.code], err.message, headers);
+}
