@@ -1,7 +1,7 @@
 // The packets of the current group of pictures (from the last keyframe on), so a new viewer gets a picture at
 // once even from a publisher that ignores PLI and sends a keyframe only every few seconds (OBS does both).
 import type { RtpPacket } from "werift";
-import { isKeyframeStart, type KeyframeCodec } from "../rtc/keyframe.ts";
+import { isKeyframeStart, type KeyframeCodec } from "../media/codec/keyframe.ts";
 
 /** Per video track; a GOP larger than this is not replayed (the viewer waits for PLI or the next keyframe). */
 export const GOP_CACHE_MAX_BYTES = 3 * 1024 * 1024;

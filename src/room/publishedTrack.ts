@@ -5,7 +5,7 @@ import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from "werift";
 import { InvalidStateError } from "./errors.ts";
 import type { RenditionOutput, TranscodeSource } from "../media/transcode/source.ts";
 import type { CodecInfo } from "../rtc/codecs.ts";
-import { keyframeCodec, type KeyframeCodec } from "../rtc/keyframe.ts";
+import { keyframeCodec, type KeyframeCodec } from "../media/codec/keyframe.ts";
 import type { MediaKind } from "../rtc/sdp.ts";
 import { TrackLayer, type LayerSink, type RtpTap, type SenderReport, type TrackCounters, type TrackHooks } from "./trackLayer.ts";
 

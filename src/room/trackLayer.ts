@@ -4,8 +4,8 @@
 // track when the keyframe a switch waits for arrives.
 // This is the hot path: one packet in, N out, no awaits, nothing allocated of our own per packet.
 import type { MediaStreamTrack, RTCRtpReceiver, RtpPacket } from "werift";
-import type { KeyframeCodec } from "../rtc/keyframe.ts";
-import { isKeyframeStart } from "../rtc/keyframe.ts";
+import type { KeyframeCodec } from "../media/codec/keyframe.ts";
+import { isKeyframeStart } from "../media/codec/keyframe.ts";
 import { GopCache } from "./gopCache.ts";
 import { ntpNow } from "../rtc/rtpSendPath.ts";
 

@@ -1,6 +1,6 @@
 import { RtpHeader, RtpPacket } from "werift";
 import { describe, expect, it } from "vitest";
-import { isKeyframeStart, keyframeCodec } from "../../src/rtc/keyframe.ts";
+import { isKeyframeStart, keyframeCodec } from "../../src/media/codec/keyframe.ts";
 import { GopCache } from "../../src/room/gopCache.ts";
 
 const b = (...bytes: number[]) => Uint8Array.from(bytes);

@@ -2,14 +2,8 @@
 // access unit; the last SPS and PPS are put before any IDR that arrives without them, so a file can be cut or
 // joined at any key frame.
 import { concatBytes } from "../bits.ts";
+import { FU_A, NAL_AUD, NAL_IDR, NAL_PPS, NAL_SPS, STAP_A, walkStapA } from "../codec/h264.ts";
 import type { AssembledFrame, VideoPayloadFormat } from "./format.ts";
-
-const NAL_IDR = 5;
-const NAL_SPS = 7;
-const NAL_PPS = 8;
-const NAL_AUD = 9;
-const STAP_A = 24;
-const FU_A = 28;
 
 const START_CODE = Uint8Array.of(0, 0, 0, 1);
 
@@ -26,15 +20,7 @@ export function h264NalUnits(payloads: readonly Uint8Array[]): Uint8Array[] | un
       nals.push(p);
     } else if (type === STAP_A) {
       if (fragment) return undefined;
-      let i = 1;
-      while (i < p.length) {
-        if (i + 2 > p.length) return undefined;
-        const size = ((p[i] as number) << 8) | (p[i + 1] as number);
-        i += 2;
-        if (size === 0 || i + size > p.length) return undefined;
-        nals.push(p.subarray(i, i + size));
-        i += size;
-      }
+      if (walkStapA(p, (q, start, end) => (nals.push(q.subarray(start, end)), false)) === "malformed") return undefined;
     } else if (type === FU_A) {
       const fu = p[1];
       if (fu === undefined || p.length < 3) return undefined;

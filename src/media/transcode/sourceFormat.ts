@@ -1,6 +1,8 @@
 // The source's picture size, read from the RTP payloads themselves before ffmpeg is started: the H264 SPS
 // (RFC 6184 single NAL or STAP-A; ITU-T H.264 7.3.2.1.1) or the VP8 key frame header (RFC 6386 9.1). The ladder
 // is fitted to it, so no rung is taller than the source. Pure, no allocation on packets that are not headers.
+import { nalType, STAP_A, walkStapA } from "../codec/h264.ts";
+import { vp8DescriptorLength, vp8IsFrameStart, vp8KeyframeSize } from "../codec/vp8.ts";
 
 export interface PictureSize {
   width: number;
@@ -127,22 +129,18 @@ export function parseH264Sps(nal: Uint8Array): SpsInfo | undefined {
   }
 }
 
-/** The NAL units carried whole in one H264 RTP payload (single NAL or STAP-A); fragments are left out. */
+/**
+ * The NAL units carried whole in one H264 RTP payload (single NAL or STAP-A); fragments are left out, and so is
+ * whatever follows a malformed unit of a STAP-A.
+ */
 export function h264PayloadNals(payload: Uint8Array): Uint8Array[] {
   const b0 = payload[0];
   if (b0 === undefined) return [];
-  const type = b0 & 0x1f;
+  const type = nalType(b0);
   if (type >= 1 && type <= 23) return [payload];
-  if (type !== 24) return [];
+  if (type !== STAP_A) return [];
   const out: Uint8Array[] = [];
-  let i = 1;
-  while (i + 2 <= payload.length) {
-    const size = ((payload[i] as number) << 8) | (payload[i + 1] as number);
-    i += 2;
-    if (size === 0 || i + size > payload.length) break;
-    out.push(payload.subarray(i, i + size));
-    i += size;
-  }
+  walkStapA(payload, (p, start, end) => (out.push(p.subarray(start, end)), false));
   return out;
 }
 
@@ -184,22 +182,7 @@ export class H264ParameterSets {
 
 /** The size in a VP8 key frame's first RTP packet (RFC 7741 descriptor, then the key frame header); else undefined. */
 export function parseVp8KeyframeSize(payload: Uint8Array): PictureSize | undefined {
-  const b0 = payload[0];
-  if (b0 === undefined || (b0 & 0x10) === 0 || (b0 & 0x07) !== 0) return undefined;
-  let i = 1;
-  if (b0 & 0x80) {
-    const x = payload[1];
-    if (x === undefined) return undefined;
-    i = 2;
-    if (x & 0x80) i += ((payload[i] ?? 0) & 0x80) !== 0 ? 2 : 1;
-    if (x & 0x40) i += 1;
-    if (x & 0x30) i += 1;
-  }
-  if (payload.length < i + 10) return undefined;
-  // Frame tag bit 0 is 0 on key frames, whose header goes on with the start code 9d 01 2a and two 14-bit sizes.
-  if (((payload[i] as number) & 0x01) !== 0) return undefined;
-  if (payload[i + 3] !== 0x9d || payload[i + 4] !== 0x01 || payload[i + 5] !== 0x2a) return undefined;
-  const width = ((payload[i + 6] as number) | ((payload[i + 7] as number) << 8)) & 0x3fff;
-  const height = ((payload[i + 8] as number) | ((payload[i + 9] as number) << 8)) & 0x3fff;
-  return width > 0 && height > 0 ? { width, height } : undefined;
+  if (!vp8IsFrameStart(payload)) return undefined;
+  const size = vp8KeyframeSize(payload, vp8DescriptorLength(payload) as number);
+  return size && size.width > 0 && size.height > 0 ? size : undefined;
 }

@@ -12,7 +12,7 @@ import type { RtpPacket } from "werift";
 import type { FfmpegBinary } from "../ffmpeg.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/metrics.ts";
-import { isKeyframeStart, keyframeCodec, type KeyframeCodec } from "../../rtc/keyframe.ts";
+import { isKeyframeStart, keyframeCodec, type KeyframeCodec } from "../codec/keyframe.ts";
 import { fmtpParams } from "../../rtc/sdp.ts";
 import { buildTranscodeArgs, ENCODER_NAME, type EncoderChoice, type SourceCodec } from "./encoderArgs.ts";
 import { FfmpegProcess } from "./ffmpegProcess.ts";

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { Av1Format, parseAv1Aggregation, parseAv1SequenceHeader } from "../../../src/media/depacketize/av1.ts";
 import { H264Format } from "../../../src/media/depacketize/h264.ts";
 import { VideoDepacketizer, type VideoOutput } from "../../../src/media/depacketize/video.ts";
-import { Vp8Format, vp8DescriptorLength } from "../../../src/media/depacketize/vp8.ts";
+import { vp8DescriptorLength } from "../../../src/media/codec/vp8.ts";
+import { Vp8Format } from "../../../src/media/depacketize/vp8.ts";
 import { parseVp9Descriptor, parseVp9FrameHeader, Vp9Format } from "../../../src/media/depacketize/vp9.ts";
 import { toRtp, type TestRtp } from "../../media/packetize.ts";
 
