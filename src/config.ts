@@ -106,7 +106,7 @@ export const ENV_VARS: readonly VarDoc[] = [
 ];
 
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-const ROOM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+export const ROOM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -340,4 +340,3 @@ export function helpText(version: string): string {
   return lines.join("\n");
 }
 
-export { ROOM_NAME };

@@ -3,8 +3,11 @@ import "./polyfills.ts";
 import { ConfigError, helpText, loadConfig, type Config } from "./config.ts";
 import { createLogger } from "./log.ts";
 import { platform } from "./platform/index.ts";
-import { closeWithin, Server, SHUTDOWN_DEADLINE_MS, StartError } from "./server.ts";
+import { closeWithin, Server, StartError } from "./server.ts";
 import { VERSION } from "./version.ts";
+
+/** A stop takes at most this long (most orchestrators kill at 5 s or later); what is still running is cut short. */
+const SHUTDOWN_DEADLINE_MS = 4500;
 
 function parseArgs(argv: string[]): void {
   for (const arg of argv) {

@@ -28,7 +28,7 @@ import { VERSION } from "./version.ts";
 const MEDIA_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 const MEDIA_RECEIVE_BUFFER_BYTES = 1024 * 1024;
 /** Recordings are final long before this; only an mkv remux still running is cut short. */
-export const RECORDINGS_BUDGET_MS = 3000;
+const RECORDINGS_BUDGET_MS = 3000;
 /** ffmpeg processes get SIGTERM when their rooms close, and SIGKILL after this. */
 const TRANSCODERS_BUDGET_MS = 1500;
 /** Lets the peers' DTLS close alerts leave the media socket before it closes. */
@@ -205,9 +205,6 @@ export class Server {
     return { clean: cutShort.length === 0, cutShort };
   }
 }
-
-/** A stop takes at most this long (most orchestrators kill at 5 s or later); what is still running is cut short. */
-export const SHUTDOWN_DEADLINE_MS = 4500;
 
 /**
  * `server.close()`, or a report that the deadline cut it short. The exit code follows the report: 0 only when

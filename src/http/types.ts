@@ -27,7 +27,7 @@ export interface AppDeps {
 }
 
 /** Per-request bindings the platform passes to app.fetch. */
-export interface Bindings {
+interface Bindings {
   /** The client's IP as the socket sees it. */
   ip?: string;
 }

@@ -16,7 +16,7 @@ export interface FfmpegBinary {
 }
 
 /** Where ffmpeg-static would have put its binary, if its package is installed and the binary is there. */
-export function ffmpegStaticPath(): string | undefined {
+function ffmpegStaticPath(): string | undefined {
   try {
     // Not `import "ffmpeg-static"`: its index reads the environment itself, and config.ts is the only reader.
     const pkg = createRequire(import.meta.url).resolve("ffmpeg-static/package.json");

@@ -8,7 +8,7 @@ import type { SenderReportScheduler } from "../rtc/senderReports.ts";
 import type { UdpMux } from "../rtc/udpMux.ts";
 
 /** The server's media socket and what runs on it; without it (unit tests) peers use werift's own sockets. */
-export interface RoomMedia {
+interface RoomMedia {
   mux: UdpMux;
   senderReports: SenderReportScheduler;
 }

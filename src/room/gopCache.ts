@@ -4,7 +4,7 @@ import type { RtpPacket } from "werift";
 import { isKeyframeStart, type KeyframeCodec } from "../media/codec/keyframe.ts";
 
 /** Per video track; a GOP larger than this is not replayed (the viewer waits for PLI or the next keyframe). */
-export const GOP_CACHE_MAX_BYTES = 3 * 1024 * 1024;
+const GOP_CACHE_MAX_BYTES = 3 * 1024 * 1024;
 
 export class GopCache {
   #packets: RtpPacket[] = [];

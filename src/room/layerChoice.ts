@@ -4,7 +4,7 @@
 
 export const UPGRADE_TICKS = 3;
 /** A layer fits when its bitrate is at most this share of the estimate. */
-export const HEADROOM = 0.9;
+const HEADROOM = 0.9;
 
 export interface LayerRate {
   name: string;

@@ -9,8 +9,6 @@ import { keyframeCodec, type KeyframeCodec } from "../media/codec/keyframe.ts";
 import type { MediaKind } from "../rtc/sdp.ts";
 import { TrackLayer, type LayerSink, type RtpTap, type SenderReport, type TrackCounters, type TrackHooks } from "./trackLayer.ts";
 
-export { PLI_THROTTLE_MS, type RtpTap, type SenderReport, type TrackCounters, type TrackHooks } from "./trackLayer.ts";
-
 /** A frame at 30 fps in the 90 kHz clock: the timestamp step across a layer switch. */
 const SWITCH_TIMESTAMP_STEP = 3000;
 

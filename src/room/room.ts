@@ -8,7 +8,7 @@ import type { Transcoder } from "../media/transcode/transcoder.ts";
 import type { ParsedOffer } from "../rtc/sdp.ts";
 import type { RoomContext } from "./context.ts";
 import { PublisherSession } from "./publisher.ts";
-import type { TrackHooks } from "./publishedTrack.ts";
+import type { TrackHooks } from "./trackLayer.ts";
 import { ViewerSession } from "./viewer.ts";
 
 export interface RoomEvents {

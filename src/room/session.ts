@@ -3,7 +3,6 @@
 import { randomBytes } from "node:crypto";
 import type { PeerState } from "../rtc/connectionWatch.ts";
 
-export type SessionKind = "publisher" | "viewer";
 export type SessionState = PeerState;
 
 /** The Location path segment: 192 random bits, so a session URL cannot be guessed. */

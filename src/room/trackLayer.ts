@@ -10,7 +10,7 @@ import { GopCache } from "./gopCache.ts";
 import { ntpNow } from "../rtc/rtpSendPath.ts";
 
 /** At most one keyframe request per this many ms reaches a publisher, however many viewers ask. */
-export const PLI_THROTTLE_MS = 500;
+const PLI_THROTTLE_MS = 500;
 
 const noop = () => undefined;
 

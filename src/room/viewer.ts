@@ -21,7 +21,7 @@ export interface ViewerEvents {
 }
 
 /** What the viewer's receiver reports (RTCP RR) say about one of our streams. */
-export interface ReceiverReport {
+interface ReceiverReport {
   fractionLost: number;
   packetsLost: number;
   /** Interarrival jitter in seconds. */

@@ -26,7 +26,7 @@ function feedback(fb: string): { type: string; parameter?: string } {
   return parameter === undefined ? { type: type as string } : { type: type as string, parameter };
 }
 
-export function toWeriftCodec(c: CodecInfo): RTCRtpCodecParameters {
+function toWeriftCodec(c: CodecInfo): RTCRtpCodecParameters {
   return new RTCRtpCodecParameters({
     mimeType: c.mimeType,
     clockRate: c.clockRate,

@@ -30,7 +30,7 @@ export function localSrtpKeys(dtlsTransport: unknown): SrtpSessionKeys | undefin
 }
 
 /** A plain view: cheaper than Buffer.subarray under Bun, which also sets up a Buffer prototype. */
-export function view(buf: Buffer, start: number, end: number): Uint8Array {
+function view(buf: Buffer, start: number, end: number): Uint8Array {
   return new Uint8Array(buf.buffer, buf.byteOffset + start, end - start);
 }
 

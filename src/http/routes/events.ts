@@ -8,13 +8,13 @@ import type { AppDeps, AppEnv } from "../types.ts";
 import { roomParam } from "./sessions.ts";
 
 /** A comment line this often keeps idle streams open through Bun's idle timeout (10 s) and proxies. */
-export const KEEPALIVE_MS = 5000;
+const KEEPALIVE_MS = 5000;
 /** Chunks a client may leave unread before it is dropped: a stalled reader must not grow the server's memory. */
 const MAX_QUEUED_CHUNKS = 256;
 
 const encoder = new TextEncoder();
 
-export function formatEvent(e: HubEvent): string {
+function formatEvent(e: HubEvent): string {
   return `event: ${e.type}\ndata: ${JSON.stringify(e.data)}\n\n`;
 }
 

@@ -22,7 +22,7 @@ export const WHEP: Endpoint = { base: "/api/whep/play", action: "play", kind: "v
 
 const SDPFRAG = "application/trickle-ice-sdpfrag";
 /** The WHEP layer extension's link relation: where a viewer switches simulcast/transcoded layers live. */
-export const LAYER_REL = "urn:ietf:params:whep:ext:core:layer";
+const LAYER_REL = "urn:ietf:params:whep:ext:core:layer";
 const MAX_SDPFRAG_BYTES = 64 * 1024;
 
 export function roomParam(raw: string | undefined): string {
@@ -35,7 +35,7 @@ function quote(v: string): string {
 }
 
 /** One `Link: <url>; rel="ice-server"` value per configured ICE server (RFC 9725 §4.6). */
-export function iceServerLinks(config: Config): string[] {
+function iceServerLinks(config: Config): string[] {
   const links: string[] = [];
   for (const s of config.iceServers) {
     for (const url of s.urls) {

@@ -9,7 +9,7 @@ import type { AppEnv } from "../types.ts";
  * Everything the app loads is same-origin: no external fonts, scripts or calls. Media are MediaStreams (blob:) and
  * recordings from /records. Framing stays allowed so a player can be embedded in another site.
  */
-export const CONTENT_SECURITY_POLICY = [
+const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self'",

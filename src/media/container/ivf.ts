@@ -3,7 +3,7 @@
 // every write and a kill -9 leaves at most a cut last frame.
 import type { WriteOp } from "./ops.ts";
 
-export const IVF_HEADER_SIZE = 32;
+const IVF_HEADER_SIZE = 32;
 export const IVF_FRAME_HEADER_SIZE = 12;
 
 export type IvfFourcc = "VP80" | "VP90" | "AV01";

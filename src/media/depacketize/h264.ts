@@ -8,7 +8,7 @@ import type { AssembledFrame, VideoPayloadFormat } from "./format.ts";
 const START_CODE = Uint8Array.of(0, 0, 0, 1);
 
 /** The NAL units of one frame's payloads, or undefined when a packet is malformed or a fragment is cut. */
-export function h264NalUnits(payloads: readonly Uint8Array[]): Uint8Array[] | undefined {
+function h264NalUnits(payloads: readonly Uint8Array[]): Uint8Array[] | undefined {
   const nals: Uint8Array[] = [];
   let fragment: Uint8Array[] | undefined;
   for (const p of payloads) {

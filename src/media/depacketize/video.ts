@@ -8,7 +8,7 @@ import type { AssembledFrame, VideoPayloadFormat } from "./format.ts";
 
 export type DropReason = "incomplete" | "keyframe_wait" | "malformed";
 
-export interface VideoFrame extends AssembledFrame {
+interface VideoFrame extends AssembledFrame {
   /** RTP timestamp, unwrapped, and shifted only across a stream restart, so frame spacing is kept exactly. */
   timestamp: number;
 }

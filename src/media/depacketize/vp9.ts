@@ -118,7 +118,7 @@ export function parseVp9FrameHeader(frame: Uint8Array): Vp9FrameHeader | undefin
 }
 
 /** Annex B superframe: the frames back to back, then an index of their sizes framed by a marker byte. */
-export function buildSuperframe(frames: readonly Uint8Array[]): Buffer {
+function buildSuperframe(frames: readonly Uint8Array[]): Buffer {
   const largest = Math.max(...frames.map((f) => f.length));
   const mag = largest < 0x100 ? 1 : largest < 0x10000 ? 2 : largest < 0x1000000 ? 3 : 4;
   const marker = 0xc0 | ((mag - 1) << 3) | (frames.length - 1);

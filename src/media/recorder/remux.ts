@@ -17,7 +17,7 @@ export interface TrackOffset {
 }
 
 /** How far sender-vs-our clock readings may spread before the sender's reports are not believed. */
-export const MAX_SKEW_SPREAD_MS = 100;
+const MAX_SKEW_SPREAD_MS = 100;
 
 /** Whether every track's sender reports exist and tell one consistent story. */
 function senderReportsUsable(timed: readonly TrackResult[]): boolean {

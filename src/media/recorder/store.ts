@@ -4,7 +4,7 @@ import { lstat, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { CONTENT_TYPES, isTempFileName, parseRecordName, type ParsedRecordName } from "./names.ts";
 
-export interface RecordEntry {
+interface RecordEntry {
   name: string;
   size: number;
   modTime: string;

@@ -32,7 +32,7 @@ export interface RecordableTrack {
 }
 
 /** Where the file's first sample sits in time, for lining tracks up in the remux. */
-export interface TrackTiming {
+interface TrackTiming {
   clockRate: number;
   /** Our wall clock (ms) at the first sample, estimated from arrival times. */
   arrivalWallMs: number;

@@ -17,7 +17,7 @@ export function seqDelta(from: number, to: number): number {
 }
 
 /** Signed distance from `from` to `to` on the 32-bit timestamp circle. */
-export function tsDelta(from: number, to: number): number {
+function tsDelta(from: number, to: number): number {
   return (to - from) | 0;
 }
 

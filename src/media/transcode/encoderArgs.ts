@@ -60,9 +60,9 @@ export interface TranscodeArgsOptions {
 }
 
 /** Payload type ffmpeg's RTP muxer uses for the dynamic codecs; roomcast rewrites it per viewer anyway. */
-export const OUTPUT_PAYLOAD_TYPE = 96;
+const OUTPUT_PAYLOAD_TYPE = 96;
 /** RTP packets small enough for any path once SRTP and header extensions are added. */
-export const RTP_PACKET_SIZE = 1200;
+const RTP_PACKET_SIZE = 1200;
 
 export function parseFfmpegVersion(line: string | undefined): { major: number; minor: number } | undefined {
   // "ffmpeg version 5.1.9-0+deb12u1", "ffmpeg version n6.1.1", "ffmpeg version 7.0-static ...".

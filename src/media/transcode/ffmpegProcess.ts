@@ -11,7 +11,7 @@ import { StderrParser, type StderrEvent } from "./stderr.ts";
  * reaches only ffmpeg, the wrapper lives exactly as long as ffmpeg, and the watchdog stays as the backstop.
  * `kill -KILL 0` signals the wrapper's own process group, which is ffmpeg, the watchdog and the wrapper.
  */
-export const WATCHDOG_SCRIPT = [
+const WATCHDOG_SCRIPT = [
   "exec 3<&0 </dev/null",
   '"$@" 3<&- >/dev/null &',
   "pid=$!",

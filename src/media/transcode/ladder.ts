@@ -1,7 +1,7 @@
 // Transcoding ladders: `720p:2500k,480p:1200k,240p:400k` from TRANSCODE_LADDER, a WHIP `?ladder=` or a JWT claim,
 // and fitting a ladder to the source's real size. Pure: no I/O, no config.
 
-export interface Rung {
+interface Rung {
   /** The layer name viewers pick (`?layer=480p`): the height with a `p`. */
   name: string;
   height: number;

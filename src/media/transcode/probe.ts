@@ -8,9 +8,8 @@ import { join } from "node:path";
 import { runFfmpeg, type RunResult } from "../ffmpeg.ts";
 import { ENCODER_CODEC, ENCODER_NAME, type EncoderChoice, type EncoderKind, type EncoderSetting, type NvencPath, type SourceCodec } from "./encoderArgs.ts";
 
-export { ENCODER_SETTINGS, type EncoderSetting } from "./encoderArgs.ts";
 
-export interface ProbeStep {
+interface ProbeStep {
   step: "nvenc" | "cuda-decode" | "cuda-scale";
   ok: boolean;
   /** The line of ffmpeg's stderr that says why, when it failed. */

@@ -46,8 +46,8 @@ export interface TranscoderOptions {
 }
 
 /** First restart delay; doubled on each failure in a row, up to BACKOFF_MAX_MS. */
-export const BACKOFF_MIN_MS = 500;
-export const BACKOFF_MAX_MS = 15_000;
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 15_000;
 /** A process that never became ready this many times in a row is not started again. */
 export const MAX_FAILURES_BEFORE_READY = 5;
 /** A run this long resets the backoff. */

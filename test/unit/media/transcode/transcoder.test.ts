@@ -11,7 +11,8 @@ import { parseLadder } from "../../../../src/media/transcode/ladder.ts";
 import { MAX_FAILURES_BEFORE_READY, Transcoder, type TranscodeBackend } from "../../../../src/media/transcode/transcoder.ts";
 import { transcodableCodec } from "../../../../src/media/transcode/transcodeService.ts";
 import { Metrics } from "../../../../src/metrics/metrics.ts";
-import { PublishedTrack, type TrackHooks } from "../../../../src/room/publishedTrack.ts";
+import { PublishedTrack } from "../../../../src/room/publishedTrack.ts";
+import type { TrackHooks } from "../../../../src/room/trackLayer.ts";
 import type { CodecInfo } from "../../../../src/rtc/codecs.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "roomcast-transcoder-test-"));
