@@ -2,47 +2,9 @@
 // registry's events, and one stats snapshot per room each second. Every client has its own filter (the rooms its
 // token opens). The hub hears the registry and runs its timer only while it has clients, so an idle server pays
 // nothing and a departed client leaves nothing behind.
+import type { HubEvent, RoomStats, TrackStats } from "../api.ts";
 import type { RegistryEvent, RoomRegistry } from "./registry.ts";
 import type { Room } from "./room.ts";
-
-export interface TrackStats {
-  kind: string;
-  codec: string;
-  /** Bits per second over the server's last stats tick. */
-  bitrate: number;
-  packets: number;
-  packetsLost: number;
-  /** Simulcast layers (one entry for a plain stream), with their bitrates: what a player's layer picker offers. */
-  layers: { name: string; bitrate: number }[];
-}
-
-/** One room as the web app shows it; the same shape in `rooms`, `room-opened` and `stats` events. */
-export interface RoomStats {
-  room: string;
-  liveSince: string;
-  hasPublisher: boolean;
-  /** "connecting", "connected", "disconnected" or "closed"; null before a publisher exists. */
-  publisherState: string | null;
-  viewers: number;
-  /** Bits per second from the publisher, all tracks. */
-  bitrate: number;
-  /** Totals since the room opened. */
-  packets: number;
-  bytes: number;
-  packetsLost: number;
-  /** Packets per second received over the last interval. */
-  packetRate: number;
-  /** Fraction (0..1) of the publisher's packets missing over the last interval. */
-  loss: number;
-  tracks: TrackStats[];
-}
-
-export type HubEvent =
-  | { type: "rooms"; data: RoomStats[] }
-  | { type: "room-opened"; data: RoomStats }
-  | { type: "room-closed"; data: { room: string } }
-  | { type: "viewers"; data: { room: string; viewers: number } }
-  | { type: "stats"; data: RoomStats };
 
 export interface HubClient {
   /** Whether this client may hear about the room. */

@@ -4,7 +4,8 @@ import type { ParsedOffer } from "../rtc/sdp.ts";
 import { RESERVATION_MS } from "../metrics/load.ts";
 import type { RoomContext } from "./context.ts";
 import type { PublisherSession } from "./publisher.ts";
-import { Room, type PublishOptions, type RoomSummary } from "./room.ts";
+import type { RoomSummary } from "../api.ts";
+import { Room, type PublishOptions } from "./room.ts";
 import type { ViewerSession } from "./viewer.ts";
 
 export type Session = PublisherSession | ViewerSession;

@@ -1,6 +1,7 @@
 // A room: one publisher, its viewers. Created by the first publish, closed when the publisher leaves
 // (its viewers are closed with it, so they learn within the second).
 import { BadLadderError, InvalidStateError, RoomFullError } from "./errors.ts";
+import type { RoomDetails, RoomSummary } from "../api.ts";
 import type { Logger } from "../log.ts";
 import type { SessionRecording } from "../media/recorder/recordings.ts";
 import { LadderError, parseLadder, type Ladder } from "../media/transcode/ladder.ts";
@@ -20,13 +21,6 @@ export interface RoomEvents {
 export interface PublishOptions {
   /** The room's own ladder (JWT claim or WHIP ?ladder=), raw; undefined = TRANSCODE_LADDER, "off" = none. */
   ladder?: string | undefined;
-}
-
-export interface RoomSummary {
-  name: string;
-  hasPublisher: boolean;
-  tracks: number;
-  subscribers: number;
 }
 
 export class Room {
@@ -182,7 +176,7 @@ export class Room {
     };
   }
 
-  details() {
+  details(): RoomDetails {
     const p = this.publisher;
     return {
       ...this.summary(),

@@ -1,5 +1,6 @@
 // A WHEP session: one werift peer whose senders are fed by the publisher's tracks.
 import type { RTCRtpSender } from "werift";
+import type { ViewerStreamStats } from "../api.ts";
 import type { Logger } from "../log.ts";
 import { chooseViewerCodec, describeCodec, type CodecInfo } from "../rtc/codecs.ts";
 import { createPeer } from "../rtc/peer.ts";
@@ -264,20 +265,7 @@ export class ViewerSession {
   }
 
   /** Stats per binding for the room API. */
-  senderStats(): {
-    kind: MediaKind;
-    codec: string;
-    layer: string;
-    packetsSent: number;
-    bytesSent: number;
-    nacks: number;
-    plis: number;
-    rttMs: number | null;
-    fractionLost: number | null;
-    packetsLost: number | null;
-    jitterMs: number | null;
-    estimatedBitrate: number | null;
-  }[] {
+  senderStats(): ViewerStreamStats[] {
     return this.#bindings.map((b) => {
       // werift keeps these counters private but up to date; reading them avoids a second count on the hot path.
       const s = b.sender && senderCounters(b.sender);

@@ -1,7 +1,7 @@
 // The live feed of GET /api/events, which the pages use instead of polling. EventSource reconnects by itself after
 // network errors; an answer that is not a stream (401/403) ends it for good, so the feed then asks the API why and
 // reports that, and starts again when the token changes.
-import type { RoomStats } from "../../src/room/eventsHub.ts";
+import type { RoomStats } from "../../src/api.ts";
 import { ApiError, errorFrom, getToken, onTokenChange } from "./api.ts";
 
 export type { RoomStats };

@@ -2,7 +2,7 @@
 // second). Auth as GET /api/rooms, plus `?token=` because EventSource cannot send headers; `?room=` narrows the
 // stream to one room.
 import type { Hono } from "hono";
-import type { HubEvent } from "../../room/eventsHub.ts";
+import type { HubEvent } from "../../api.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 import { roomParam } from "./sessions.ts";

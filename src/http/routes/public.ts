@@ -1,5 +1,6 @@
 // GET /healthz, GET /metrics, GET /api/bootstrap: public by design, for probes, scrapers and the web app.
 import type { Hono } from "hono";
+import type { Bootstrap } from "../../api.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 
 export function publicRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
@@ -10,8 +11,8 @@ export function publicRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
     return c.body(body, 200, { "Content-Type": contentType });
   });
 
-  app.get("/api/bootstrap", async (c) =>
-    c.json({
+  app.get("/api/bootstrap", async (c) => {
+    const body: Bootstrap = {
       authEnabled: deps.authorizer.enabled,
       recordEnabled: deps.config.recordEnabled,
       iceServers: deps.config.iceServers,
@@ -23,6 +24,7 @@ export function publicRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
         ...(deps.transcode ? { transcode: await deps.transcode.status() } : {}),
       },
       version: deps.version,
-    }),
-  );
+    };
+    return c.json(body);
+  });
 }

@@ -1,6 +1,7 @@
 // GET /api/records, GET /records/{name} (Range), DELETE /api/records/{name} (admin). Names are only ever looked up
 // in the folder listing, so `..`, encoded slashes or absolute paths find nothing and get 404.
 import type { Context, Hono } from "hono";
+import type { RecordListItem } from "../../api.ts";
 import { ROOM_NAME } from "../../config.ts";
 import { HttpError, invalidRoomName, notFound } from "../errors.ts";
 import { parseRecordName } from "../../media/recorder/names.ts";
@@ -47,7 +48,7 @@ export function recordRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard)
     return c.json(
       records
         .filter((r) => visible(r.room) && (room === undefined || r.room === room))
-        .map(({ name, size, modTime, url, room: recordRoom, kind, inProgress }) => ({ name, size, modTime, url, room: recordRoom, kind, inProgress })),
+        .map(({ name, size, modTime, url, room: recordRoom, kind, inProgress }): RecordListItem => ({ name, size, modTime, url, room: recordRoom, kind, inProgress })),
     );
   });
 

@@ -1,5 +1,6 @@
 // GET /api/rooms, GET /api/rooms/{room}, POST /api/admin/rooms/{room}/close.
 import type { Hono } from "hono";
+import type { RoomClosed, RoomDetails, RoomSummary } from "../../api.ts";
 import { notFound } from "../errors.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
@@ -8,7 +9,8 @@ import { roomParam } from "./sessions.ts";
 export function roomRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
   app.get("/api/rooms", async (c) => {
     const visible = await guard.roomFilter(c);
-    return c.json(deps.registry.list().filter((r) => visible(r.name)));
+    const rooms: RoomSummary[] = deps.registry.list().filter((r) => visible(r.name));
+    return c.json(rooms);
   });
 
   app.get("/api/rooms/:room", async (c) => {
@@ -16,7 +18,8 @@ export function roomRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): 
     await guard.room(c, name, "play");
     const room = deps.registry.get(name);
     if (!room) throw notFound("room not found");
-    return c.json(room.details());
+    const details: RoomDetails = room.details();
+    return c.json(details);
   });
 
   app.post("/api/admin/rooms/:room/close", async (c) => {
@@ -24,6 +27,7 @@ export function roomRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): 
     const name = roomParam(c.req.param("room"));
     if (!deps.registry.closeRoom(name, "closed by admin")) throw notFound("room not found");
     deps.log.info({ room: name }, "room closed by admin");
-    return c.json({ closed: name }, 200);
+    const closed: RoomClosed = { closed: name };
+    return c.json(closed, 200);
   });
 }

@@ -1,6 +1,7 @@
 // WHIP (RFC 9725) and WHEP: POST /api/whip/publish/{room}, POST /api/whep/play/{room}, and the session URLs they
 // hand out: PATCH (trickle ICE, ICE restart), DELETE. OPTIONS and 405s as the RFC asks.
 import type { Context, Hono, MiddlewareHandler } from "hono";
+import type { LayerList, LayerSwitch, SessionDeleted } from "../../api.ts";
 import type { RoomAction } from "../../auth/authorizer.ts";
 import { ROOM_NAME, type Config } from "../../config.ts";
 import { HttpError, invalidRoomName, notFound } from "../errors.ts";
@@ -148,7 +149,8 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     await guard.room(c, room, ep.action);
     const session = sessionFor(c, room);
     deps.registry.endSession(session.id, "DELETE by client");
-    return c.json({ ok: true }, 200);
+    const deleted: SessionDeleted = { ok: true };
+    return c.json(deleted, 200);
   });
 
   if (ep.kind === "viewer") {
@@ -157,7 +159,8 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
       await guard.room(c, room, ep.action);
       const session = sessionFor(c, room);
       if (session.kind !== "viewer") throw notFound("session not found");
-      return c.json({ layers: session.layers, current: session.currentLayer ?? null });
+      const list: LayerList = { layers: session.layers, current: session.currentLayer ?? null };
+      return c.json(list);
     });
     app.post(`${ep.base}/:room/:session/layer`, async (c) => {
       const room = roomParam(c.req.param("room"));
@@ -174,7 +177,8 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
       const name = typeof fields.encodingId === "string" ? fields.encodingId : fields.layer;
       if (typeof name !== "string" || name === "") throw new HttpError(400, "body must name a layer: {\"encodingId\": \"l\"}");
       session.switchLayer(name);
-      return c.json({ layer: name, layers: session.layers }, 200);
+      const switched: LayerSwitch = { layer: name, layers: session.layers };
+      return c.json(switched, 200);
     });
   }
 

@@ -24,6 +24,25 @@ import { isErrorLevel, type StderrEvent } from "./stderr.ts";
 
 export type TranscoderState = "waiting" | "starting" | "running" | "restarting" | "failed" | "off" | "closed";
 
+/** A room's transcoding as GET /api/rooms/{room} shows it (src/api.ts). */
+export interface TranscodeDetails {
+  state: TranscoderState;
+  reason: string | null;
+  ladder: string;
+  encoder: string | null;
+  decode: string | null;
+  scale: string | null;
+  source: { codec: SourceCodec; width: number; height: number; fps: number } | null;
+  ffmpegInput: { codec: string; width: number; height: number } | null;
+  pid: number | null;
+  restarts: number;
+  uptimeSec: number;
+  progress: { frame: number; fps: number; speed: number | undefined } | null;
+  errors: number;
+  lastError: string | null;
+  renditions: { name: string; width: number; height: number; targetBitrate: number; bitrate: number; fps: number; packets: number; viewers: number }[];
+}
+
 export interface TranscodeBackend {
   ffmpeg: FfmpegBinary;
   encoder: EncoderChoice;
@@ -391,7 +410,7 @@ export class Transcoder {
     }
   }
 
-  details() {
+  details(): TranscodeDetails {
     const backend = this.#backend;
     return {
       state: this.#state,

@@ -1,0 +1,184 @@
+// The JSON roomcast sends, as named types: every HTTP API answer (docs/api.md) and every event of GET /api/events.
+// The rooms build them, the HTTP layer and the events hub send them; a change to one of these is a change to the
+// contract. Kept apart from both so that each can import it.
+import type { IceServer } from "./config.ts";
+import type { TranscodeDetails } from "./media/transcode/transcoder.ts";
+import type { TranscodeStatus } from "./media/transcode/transcodeService.ts";
+
+/** Every refusal, whatever its status. */
+export interface ErrorBody {
+  error: string;
+}
+
+// ---- GET /api/bootstrap ----------------------------------------------------------------------------------------
+
+export interface Bootstrap {
+  authEnabled: boolean;
+  recordEnabled: boolean;
+  iceServers: IceServer[];
+  features: {
+    rooms: true;
+    records: boolean;
+    /** Absent where the app is built without transcoding (unit tests). */
+    transcode?: TranscodeStatus;
+  };
+  version: string;
+}
+
+// ---- GET /api/rooms, GET /api/rooms/{room}, POST /api/admin/rooms/{room}/close ----------------------------------
+
+/** One entry of GET /api/rooms: the reference's shape, `subscribers` included. */
+export interface RoomSummary {
+  name: string;
+  hasPublisher: boolean;
+  tracks: number;
+  subscribers: number;
+}
+
+export interface LayerDetails {
+  name: string;
+  ssrc: number | null;
+  packets: number;
+  bitrate: number;
+  viewers: number;
+  /** Made by roomcast's transcoder, not sent by the publisher. */
+  rendition: boolean;
+}
+
+export interface TrackDetails {
+  kind: "audio" | "video";
+  index: number;
+  codec: string;
+  fmtp: string;
+  ssrc: number | null;
+  packets: number;
+  bytes: number;
+  packetsLost: number;
+  bitrate: number;
+  viewers: number;
+  layers: LayerDetails[];
+}
+
+export interface PublisherDetails {
+  id: string;
+  state: string;
+  createdAt: string;
+  packetsReceived: number;
+  bytesReceived: number;
+  packetsLost: number;
+}
+
+/** One outgoing stream of a viewer, from its RTCP (null before the viewer reported). */
+export interface ViewerStreamStats {
+  kind: "audio" | "video";
+  codec: string;
+  layer: string;
+  packetsSent: number;
+  bytesSent: number;
+  nacks: number;
+  plis: number;
+  rttMs: number | null;
+  fractionLost: number | null;
+  packetsLost: number | null;
+  jitterMs: number | null;
+  estimatedBitrate: number | null;
+}
+
+export interface ViewerDetails {
+  id: string;
+  state: string;
+  createdAt: string;
+  codecs: string[];
+  layer: string | null;
+  packetsSent: number;
+  bytesSent: number;
+  nacks: number;
+  plis: number;
+  streams: ViewerStreamStats[];
+}
+
+/** GET /api/rooms/{room}: the summary's fields, with `tracks` as the list of tracks. */
+export interface RoomDetails extends Omit<RoomSummary, "tracks"> {
+  liveSince: string;
+  bitrate: number;
+  tracks: TrackDetails[];
+  transcode: TranscodeDetails | null;
+  publisher: PublisherDetails | null;
+  viewers: ViewerDetails[];
+}
+
+export interface RoomClosed {
+  closed: string;
+}
+
+// ---- WHIP/WHEP session URLs ------------------------------------------------------------------------------------
+
+export interface SessionDeleted {
+  ok: true;
+}
+
+/** GET {Location}/layer. */
+export interface LayerList {
+  layers: string[];
+  current: string | null;
+}
+
+/** POST {Location}/layer. */
+export interface LayerSwitch {
+  layer: string;
+  layers: string[];
+}
+
+// ---- GET /api/records ------------------------------------------------------------------------------------------
+
+export interface RecordListItem {
+  name: string;
+  size: number;
+  modTime: string;
+  url: string;
+  room: string;
+  kind: "video" | "audio" | "session";
+  /** Still being written: not deletable, and its size grows. */
+  inProgress: boolean;
+}
+
+// ---- GET /api/events -------------------------------------------------------------------------------------------
+
+export interface TrackStats {
+  kind: string;
+  codec: string;
+  /** Bits per second over the server's last stats tick. */
+  bitrate: number;
+  packets: number;
+  packetsLost: number;
+  /** Simulcast layers (one entry for a plain stream), with their bitrates: what a player's layer picker offers. */
+  layers: { name: string; bitrate: number }[];
+}
+
+/** One room as the web app shows it; the same shape in `rooms`, `room-opened` and `stats` events. */
+export interface RoomStats {
+  room: string;
+  liveSince: string;
+  hasPublisher: boolean;
+  /** "connecting", "connected", "disconnected" or "closed"; null before a publisher exists. */
+  publisherState: string | null;
+  viewers: number;
+  /** Bits per second from the publisher, all tracks. */
+  bitrate: number;
+  /** Totals since the room opened. */
+  packets: number;
+  bytes: number;
+  packetsLost: number;
+  /** Packets per second received over the last interval. */
+  packetRate: number;
+  /** Fraction (0..1) of the publisher's packets missing over the last interval. */
+  loss: number;
+  tracks: TrackStats[];
+}
+
+export type HubEvent =
+  | { type: "rooms"; data: RoomStats[] }
+  | { type: "room-opened"; data: RoomStats }
+  | { type: "room-closed"; data: { room: string } }
+  | { type: "viewers"; data: { room: string; viewers: number } }
+  | { type: "stats"; data: RoomStats };
