@@ -22,7 +22,8 @@ export interface Config {
   rateLimitRps: number;
   /** Extra requests a client may make at once above the steady rate. */
   rateLimitBurst: number;
-  maxSubsPerRoom: number;
+  /** MAX_SUBS_PER_ROOM (the contract's name): viewers one room takes; 0 = no limit. */
+  maxViewersPerRoom: number;
   allowedOrigin: string;
   iceServers: IceServer[];
   announcedIps: string[];
@@ -289,7 +290,7 @@ export function loadConfig(env: Env): Config {
     adminToken: str(env, "ADMIN_TOKEN"),
     rateLimitRps: int(env, "RATE_LIMIT_RPS", 10, 0, 1_000_000),
     rateLimitBurst: int(env, "RATE_LIMIT_BURST", 20, 0, 1_000_000),
-    maxSubsPerRoom: int(env, "MAX_SUBS_PER_ROOM", 500, 0, 1_000_000),
+    maxViewersPerRoom: int(env, "MAX_SUBS_PER_ROOM", 500, 0, 1_000_000),
     allowedOrigin,
     iceServers: list(env, "ICE_SERVERS").map(parseIceServer),
     announcedIps,

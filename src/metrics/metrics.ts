@@ -12,7 +12,8 @@ export interface MediaSocketCounters {
 export class Metrics {
   readonly registry = new Registry();
   readonly liveRooms = new Gauge({ name: "live_rooms", help: "Active room count", registers: [this.registry] });
-  readonly liveSubscribers = new Gauge({
+  /** The contract's name (live_subscribers): viewers per room. */
+  readonly liveViewers = new Gauge({
     name: "live_subscribers",
     help: "Subscribers per room",
     labelNames: ["room"] as const,
@@ -259,7 +260,7 @@ export class Metrics {
 
   /** Closed rooms leave no label sets behind, so cardinality follows live rooms only. */
   forgetRoom(room: string): void {
-    this.liveSubscribers.remove(room);
+    this.liveViewers.remove(room);
     this.rtpBytes.remove(room);
     this.rtpPackets.remove(room);
     this.roomBitrate.remove(room);

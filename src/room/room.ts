@@ -44,7 +44,7 @@ export class Room {
     this.#ctx = ctx;
     this.#events = events;
     this.log = ctx.log.child({ room: name });
-    ctx.metrics.liveSubscribers.labels(name).set(0);
+    ctx.metrics.liveViewers.labels(name).set(0);
     const { metrics } = ctx;
     // Label children are looked up once, not per packet.
     const bytes = metrics.rtpBytes.labels(name);
@@ -119,17 +119,17 @@ export class Room {
 
   createViewer(offer: ParsedOffer, layer?: string): ViewerSession {
     if (this.#closed || !this.publisher) throw new InvalidStateError("room has no publisher");
-    const max = this.#ctx.config.maxSubsPerRoom;
+    const max = this.#ctx.config.maxViewersPerRoom;
     if (max > 0 && this.viewers.size >= max) throw new RoomFullError();
     const session = new ViewerSession(this.#ctx, this.name, offer, this.publisher.tracks, {
       onClosed: (s) => {
         this.viewers.delete(s.id);
-        this.#ctx.metrics.liveSubscribers.labels(this.name).set(this.viewers.size);
+        this.#ctx.metrics.liveViewers.labels(this.name).set(this.viewers.size);
         this.#events.onSessionClosed(s);
       },
     }, layer);
     this.viewers.set(session.id, session);
-    this.#ctx.metrics.liveSubscribers.labels(this.name).set(this.viewers.size);
+    this.#ctx.metrics.liveViewers.labels(this.name).set(this.viewers.size);
     this.#events.onSessionOpened(session);
     return session;
   }

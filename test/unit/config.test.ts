@@ -55,7 +55,7 @@ describe("loadConfig defaults", () => {
     expect(c.adminToken).toBeUndefined();
     expect(c.rateLimitRps).toBe(10);
     expect(c.rateLimitBurst).toBe(20);
-    expect(c.maxSubsPerRoom).toBe(500);
+    expect(c.maxViewersPerRoom).toBe(500);
     expect(c.allowedOrigin).toBe("*");
     expect(c.iceServers).toEqual([]);
     expect(c.announcedIps).toEqual([]);
@@ -118,7 +118,7 @@ describe("loadConfig parses every variable", () => {
     expect(c.adminToken).toBe("admin-secret");
     expect(c.rateLimitRps).toBe(5);
     expect(c.rateLimitBurst).toBe(0);
-    expect(c.maxSubsPerRoom).toBe(0);
+    expect(c.maxViewersPerRoom).toBe(0);
     expect(c.allowedOrigin).toBe("https://app.example.com");
     expect(c.iceServers).toEqual([
       { urls: ["stun:stun.l.google.com:19302"] },
