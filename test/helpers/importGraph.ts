@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
 export interface ImportGraph {
-  /** Module (path relative to the root) → what it imports: modules of the tree, or package names. */
+  /** Module (path relative to the root) → what it imports: modules of the tree, or package specifiers. */
   imports: Map<string, Set<string>>;
 }
 
@@ -27,7 +27,7 @@ export function importGraph(root: string): ImportGraph {
     for (const m of text.matchAll(SPECIFIER)) {
       const spec = (m[1] ?? m[2]) as string;
       if (spec.startsWith(".")) out.add(relative(root, resolve(dirname(file), spec)));
-      else out.add(spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : (spec.split("/")[0] as string));
+      else out.add(spec);
     }
     imports.set(relative(root, file), out);
   }

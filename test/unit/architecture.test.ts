@@ -43,6 +43,16 @@ describe("src/ import graph", () => {
     expect(violations("platform", ["hono", "http", "room", "rtc", "media", "server.ts"])).toEqual([]);
   });
 
+  it("werift is only ever imported as \"werift\", its one patched bundle (patches/README.md), here and in tests and benchmarks", () => {
+    const others: string[] = [];
+    for (const dir of ["src", "test", "bench"]) {
+      for (const [module, deps] of importGraph(resolve(SRC, "..", dir)).imports) {
+        for (const dep of deps) if (dep.startsWith("werift/")) others.push(`${dir}/${module} → ${dep}`);
+      }
+    }
+    expect(others).toEqual([]);
+  });
+
   it("the cycle finder finds cycles (on a graph made to have two)", () => {
     const made = { imports: new Map([["a", new Set(["b"])], ["b", new Set(["c"])], ["c", new Set(["a"])], ["d", new Set(["d"])], ["e", new Set(["a"])]]) };
     expect(cycles(made)).toEqual([["a", "b", "c"], ["d"]]);
