@@ -5,8 +5,8 @@
 // joined mid-GOP by a Chromium viewer whose first decoded frame is timed (the server replays its GOP cache).
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from "vitest";
+import { requireTool } from "../helpers/requireTool.ts";
 import {
-  chromiumMissing,
   closeAndDelete,
   inboundStats,
   launchChromium,
@@ -37,12 +37,12 @@ interface RoomDetails {
   viewers: { id: string; state: string; codecs: string[]; layer: string | null }[];
 }
 
-const missing = chromiumMissing();
+requireTool("chromium");
 
 /** The OBS-like publisher's stream: what obsPublish encodes for these options, encoded ahead while Chromium starts. */
 const OBS_STREAM = { width: 640, height: 360, fps: 30, keyframeIntervalSec: 4 } as const;
 
-describe.skipIf(missing !== undefined)("Chromium: every codec, simulcast layers, the first frame", () => {
+describe("Chromium: every codec, simulcast layers, the first frame", () => {
   let server: ServerHandle;
   let browser: Browser;
   const pages: Page[] = [];

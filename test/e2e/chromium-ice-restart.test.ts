@@ -2,8 +2,8 @@
 // credentials with If-Match: "*", applies the server's sdpfrag answer, and keeps decoding on the new ICE session.
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requireTool } from "../helpers/requireTool.ts";
 import {
-  chromiumMissing,
   closeAndDelete,
   inboundStats,
   launchChromium,
@@ -15,9 +15,9 @@ import {
 } from "./helpers/browser.ts";
 import { startServer, waitFor, type ServerHandle } from "./helpers/server.ts";
 
-const missing = chromiumMissing();
+requireTool("chromium");
 
-describe.skipIf(missing !== undefined)("Chromium ICE restart over PATCH", () => {
+describe("Chromium ICE restart over PATCH", () => {
   let server: ServerHandle;
   let browser: Browser;
   const pages: Page[] = [];

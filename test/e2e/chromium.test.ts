@@ -5,8 +5,8 @@
 import { existsSync, statSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from "vitest";
+import { requireTool } from "../helpers/requireTool.ts";
 import {
-  chromiumMissing,
   closeAndDelete,
   inboundStats,
   launchChromium,
@@ -37,9 +37,9 @@ interface Live {
   played: PageSession;
 }
 
-const missing = chromiumMissing();
+requireTool("chromium");
 
-describe.skipIf(missing !== undefined)("Chromium publishes over WHIP, Chromium plays over WHEP", () => {
+describe("Chromium publishes over WHIP, Chromium plays over WHEP", () => {
   let server: ServerHandle;
   let browser: Browser;
 

@@ -4,8 +4,8 @@
 import { statSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { requireTool } from "../helpers/requireTool.ts";
 import {
-  chromiumMissing,
   closeAndDelete,
   inboundStats,
   launchChromium,
@@ -25,7 +25,7 @@ interface RoomDetails {
   viewers: { state: string; codecs: string[] }[];
 }
 
-const missing = chromiumMissing();
+requireTool("chromium");
 
 describe("libdatachannel (OBS) publishes H264 + Opus over WHIP", () => {
   let server: ServerHandle;
@@ -36,7 +36,7 @@ describe("libdatachannel (OBS) publishes H264 + Opus over WHIP", () => {
     // The clip is encoded while the server and the browser start.
     [server, browser] = await Promise.all([
       startServer(),
-      missing ? Promise.resolve(undefined) : launchChromium(),
+      launchChromium(),
       encodeH264Clip({ keyintFrames: 30, frames: 180 }),
     ]);
   });
@@ -59,7 +59,7 @@ describe("libdatachannel (OBS) publishes H264 + Opus over WHIP", () => {
     return pub;
   }
 
-  it.skipIf(missing !== undefined)("a Chromium WHEP viewer decodes the 640x360 H264 stream and receives the Opus audio", async () => {
+  it("a Chromium WHEP viewer decodes the 640x360 H264 stream and receives the Opus audio", async () => {
     const room = "ldc-chromium";
     const [pub, page] = await Promise.all([publisher(room, { keyframeIntervalSec: 1 }), openServerPage(browser as Browser, server.url)]);
     open.pages.push(page);

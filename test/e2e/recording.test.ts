@@ -9,11 +9,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodedHashes, ffprobe, readIvf, readOgg } from "../media/files.ts";
-import { chromiumMissing, closeAndDelete, launchChromium, openServerPage, publishFromPage } from "./helpers/browser.ts";
+import { requireTool } from "../helpers/requireTool.ts";
+import { closeAndDelete, launchChromium, openServerPage, publishFromPage } from "./helpers/browser.ts";
 import { obsPublish } from "./helpers/obsClient.ts";
 import { sendRealMedia } from "./helpers/realMedia.ts";
 import { startServer, waitFor, waitRoomConnected, type ServerHandle } from "./helpers/server.ts";
 import { play, publish } from "./helpers/weriftPeers.ts";
+
+requireTool("ffmpeg");
+requireTool("ffprobe");
 
 const ADMIN = "admin-secret";
 /** Other test files run beside this one on two cores (transcoding, Chromium): give connections time. */
@@ -175,7 +179,7 @@ describe("recording a room", () => {
     expect(await metric(server, "roomcast_recordings_active")).toBe(0);
   });
 
-  it.skipIf(chromiumMissing() !== undefined)("Chromium VP8 + Opus: over 100 frames and the true duration", async () => {
+  it("Chromium VP8 + Opus: over 100 frames and the true duration", async () => {
     const browser = await launchChromium();
     try {
       const page = await openServerPage(browser, server.url);

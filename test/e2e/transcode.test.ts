@@ -7,8 +7,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { SignJWT } from "jose";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { requireTool } from "../helpers/requireTool.ts";
 import {
-  chromiumMissing,
   inboundStats,
   launchChromium,
   openServerPage,
@@ -44,7 +44,7 @@ interface RoomDetails {
 }
 
 const LADDER = "360p:800k,180p:250k";
-const missing = chromiumMissing();
+requireTool("chromium");
 
 /** A process that has exited, or is a zombie nobody reaped yet, is gone. */
 function alive(pid: number): boolean {
@@ -100,7 +100,7 @@ describe("transcoding ladder (TRANSCODE_LADDER, libx264, no GPU)", () => {
     // The publisher's clip is encoded while the server and the browser start.
     [server, browser] = await Promise.all([
       startServer({ TRANSCODE_LADDER: LADDER }),
-      missing ? Promise.resolve(undefined) : launchChromium(),
+      launchChromium(),
       encodeH264Clip({ width: 640, height: 360, keyintFrames: 30, frames: 180 }),
     ]);
   });
@@ -128,7 +128,7 @@ describe("transcoding ladder (TRANSCODE_LADDER, libx264, no GPU)", () => {
     expect(server.lines.some((l) => l.includes("transcoding encoder: libx264"))).toBe(true);
   });
 
-  it.skipIf(missing !== undefined)(
+  it(
     "a 640x360 H264 publish gets 360p and 180p layers; Chromium decodes 180 px on ?layer=180p and 360 px by default; API and metrics; a crashed ffmpeg is restarted; ffmpeg gone with the room",
     async () => {
       const room = randomRoom("ladder");
@@ -217,7 +217,7 @@ describe("transcoding ladder (TRANSCODE_LADDER, libx264, no GPU)", () => {
     },
   );
 
-  it.skipIf(missing !== undefined)("a VP8 publish from Chromium gets VP8 renditions (libvpx): a viewer on ?layer=180p decodes VP8 at 180 px", async () => {
+  it("a VP8 publish from Chromium gets VP8 renditions (libvpx): a viewer on ?layer=180p decodes VP8 at 180 px", async () => {
     const room = randomRoom("vp8");
     const b = browser as Browser;
     const [pubPage, view] = await Promise.all([openServerPage(b, server.url), openServerPage(b, server.url)]);

@@ -6,8 +6,8 @@ import { mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, BrowserContext, ConsoleMessage, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { requireTool } from "../helpers/requireTool.ts";
 import {
-  chromiumMissing,
   closeAndDelete,
   launchChromium,
   openServerPage,
@@ -18,7 +18,7 @@ import {
 import { startServer, waitFor, type ServerHandle } from "./helpers/server.ts";
 import { publish, type WeriftPublisher } from "./helpers/weriftPeers.ts";
 
-const missing = chromiumMissing();
+requireTool("chromium");
 const AUTH_ENV = { AUTH_TOKEN: "web-secret", ROOM_TOKENS: "alpha:alpha-token", ADMIN_TOKEN: "admin-token", RECORD_ENABLED: "true" };
 
 interface SseEvent {
@@ -94,7 +94,7 @@ async function videoAdvances(page: Page, selector: string, seconds: number): Pro
   return { width, start, end };
 }
 
-describe.skipIf(missing !== undefined)("web app", () => {
+describe("web app", () => {
   let server: ServerHandle;
   let authServer: ServerHandle;
   let browser: Browser;

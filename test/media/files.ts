@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { requireTool } from "../helpers/requireTool.ts";
 
 const run = promisify(execFile);
 
@@ -142,14 +143,14 @@ export interface Probe {
 export async function ffprobe(file: string, opts: { countFrames?: boolean } = {}): Promise<Probe> {
   const args = ["-v", "error", "-print_format", "json", "-show_format", "-show_streams"];
   if (opts.countFrames !== false) args.push("-count_frames", "-count_packets");
-  const { stdout } = await run("ffprobe", [...args, file], { maxBuffer: 16 * 1024 * 1024 });
+  const { stdout } = await run(requireTool("ffprobe"), [...args, file], { maxBuffer: 16 * 1024 * 1024 });
   return JSON.parse(stdout) as Probe;
 }
 
 /** Decodes the file and returns per-frame hashes of the decoded pictures or samples, plus any decoder errors. */
 export async function decodedHashes(file: string, extraInput: string[] = []): Promise<{ hashes: string[]; errors: string }> {
   const { stdout, stderr } = await run(
-    "ffmpeg",
+    requireTool("ffmpeg"),
     ["-v", "error", ...extraInput, "-i", file, "-map", "0:0", "-f", "framemd5", "-"],
     { maxBuffer: 64 * 1024 * 1024 },
   );
@@ -198,7 +199,7 @@ export async function encodedSource(kind: SourceKind, seconds: number): Promise<
   const file = join(MEDIA_CACHE, `${seconds}s-${key}-${spec.file}`);
   if (existsSync(file)) return file;
   const tmp = `${file}.${process.pid}.tmp`;
-  await run("ffmpeg", ["-v", "error", "-y", ...spec.args.slice(0, 4), "-t", String(seconds), ...spec.args.slice(4), tmp]);
+  await run(requireTool("ffmpeg"), ["-v", "error", "-y", ...spec.args.slice(0, 4), "-t", String(seconds), ...spec.args.slice(4), tmp]);
   renameSync(tmp, file);
   return file;
 }

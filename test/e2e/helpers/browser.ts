@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { requireTool } from "../../helpers/requireTool.ts";
 import { ROOT } from "./server.ts";
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -28,13 +29,9 @@ export const CHROMIUM_ARGS = [
   "--disable-backgrounding-occluded-windows",
 ];
 
-export function chromiumMissing(): string | undefined {
-  return existsSync(CHROMIUM_PATH) ? undefined : `${CHROMIUM_PATH} is not installed (apt-get install chromium)`;
-}
-
 /** Launches headless Chromium with a fresh profile (playwright makes a temporary user data dir). */
 export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
+  return chromium.launch({ executablePath: requireTool("chromium"), headless: true, args: CHROMIUM_ARGS, timeout: 30_000 });
 }
 
 /** A new page whose origin is the server's, so fetch() to the API is same-origin and getUserMedia is allowed. */

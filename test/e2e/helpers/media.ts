@@ -2,9 +2,9 @@
 // and Opus packets read out of an Ogg file. Plus the little RTP/RTCP reading the clients need (H264 NAL types in
 // an RTP payload, PLI/FIR in an RTCP compound packet). Pure functions apart from the ffmpeg runs.
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { requireTool } from "../../helpers/requireTool.ts";
 
-export const FFMPEG = process.env.FFMPEG_PATH ?? (existsSync("/usr/bin/ffmpeg") ? "/usr/bin/ffmpeg" : "ffmpeg");
+export const FFMPEG = requireTool("ffmpeg");
 
 /** Runs ffmpeg and returns what it wrote to stdout; rejects with its stderr on a non-zero exit or after timeoutMs. */
 export function runFfmpeg(args: string[], timeoutMs = 30_000): Promise<Buffer> {
