@@ -14,7 +14,7 @@ import type { AppDeps, AppEnv } from "./types.ts";
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const guard = authGuard(deps.authorizer, deps.metrics, deps.config.authFailDelayMs);
+  const guard = authGuard(deps.authorizer, deps.metrics, deps.config.authFailDelayMs, deps.authHook);
 
   app.use("/api/whip/*", whipOptionsHeaders(deps.config));
   app.use("/api/whep/*", whipOptionsHeaders(deps.config));

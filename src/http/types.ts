@@ -5,6 +5,7 @@ import type { Recordings } from "../media/recorder/recordings.ts";
 import type { TranscodeService } from "../media/transcode/transcodeService.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { RoomRegistry } from "../room/registry.ts";
+import type { AuthHook } from "../auth/authHook.ts";
 import type { WebAssets } from "./routes/web.ts";
 
 /** What the HTTP layer is built from; tests build it with real parts and no listening server. */
@@ -21,6 +22,8 @@ export interface AppDeps {
   recordings?: Recordings;
   /** Transcoding's choice of encoder and ffmpeg, for /api/bootstrap; absent in unit tests. */
   transcode?: TranscodeService;
+  /** AUTH_HOOK_URL's client, when one is configured. */
+  authHook?: AuthHook;
 }
 
 /** Per-request bindings the platform passes to app.fetch. */
