@@ -33,6 +33,8 @@ export interface TranscodeServiceDeps {
   log: Logger;
   /** Tests and benchmarks swap in another ffmpeg resolution. */
   resolve?: () => Promise<FfmpegBinary | undefined>;
+  /** A room's transcoder gave up (webhooks listen here). */
+  onFailed?(room: string, reason: string): void;
 }
 
 /** The source codec a track can be transcoded from, or why not. */
@@ -165,6 +167,7 @@ export class TranscodeService {
       metrics: this.#deps.metrics,
       log: opts.log,
       onClosed: (t) => this.#live.delete(t),
+      onFailed: (_t, reason) => this.#deps.onFailed?.(opts.room, reason),
     });
     this.#live.add(transcoder);
     return transcoder;
