@@ -1,5 +1,6 @@
 // roomcast's entry point: arguments, configuration (read once), then the server.
 import "./polyfills.ts";
+import { AuthHook } from "./auth/authHook.ts";
 import { Authorizer } from "./auth/authorizer.ts";
 import { ConfigError, helpText, loadConfig } from "./config.ts";
 import { createApp } from "./http/app.ts";
@@ -16,6 +17,8 @@ import { nativeCrypto } from "./rtc/nativeCrypto.ts";
 import { senderReports } from "./rtc/senderReports.ts";
 import { installUdpMux } from "./rtc/weriftMux.ts";
 import { VERSION } from "./version.ts";
+import { emitRegistryWebhooks } from "./webhooks/fromRegistry.ts";
+import { Webhooks } from "./webhooks/webhooks.ts";
 
 const SHUTDOWN_DEADLINE_MS = 4500;
 /**
@@ -28,6 +31,8 @@ const MEDIA_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 const MEDIA_RECEIVE_BUFFER_BYTES = 1024 * 1024;
 /** Within the deadline: recordings are final long before this; only an mkv remux still running is cut short. */
 const RECORDINGS_BUDGET_MS = 3000;
+/** Webhooks are flushed after the recordings (their recording.finished events), in what is left of the deadline. */
+const WEBHOOKS_BUDGET_MAX_MS = 2000;
 
 async function main(argv: string[]): Promise<void> {
   for (const arg of argv) {
@@ -113,10 +118,13 @@ async function main(argv: string[]): Promise<void> {
     log.warn("no AUTH_TOKEN, ROOM_TOKENS, JWT_SECRET or ADMIN_TOKEN set: every room is open to anyone");
   }
   // Checks RECORD_DIR and logs if it is not writable; never stops the start.
-  const recordings = config.recordEnabled ? new Recordings({ config, metrics, log }) : undefined;
+  const webhooks = new Webhooks({ config: config.webhooks, metrics, log, version: VERSION });
+  const authHook = config.authHook && new AuthHook({ config: config.authHook, metrics, log, version: VERSION });
+  if (config.authHook) log.info({ origin: new URL(config.authHook.url).origin, failOpen: config.authHook.failOpen }, "auth hook: rooms are decided by AUTH_HOOK_URL for tokens the static kinds do not accept");
+  const recordings = config.recordEnabled ? new Recordings({ config, metrics, log, onFinished: (f) => webhooks.emit("recording.finished", f) }) : undefined;
   await recordings?.start();
   // Finds ffmpeg and probes NVENC in the background; rooms that start meanwhile wait for it.
-  const transcode = new TranscodeService({ config, metrics, log });
+  const transcode = new TranscodeService({ config, metrics, log, onFailed: (room, reason) => webhooks.emit("transcode.failed", { room, reason }) });
   void transcode.init();
   // However the process ends from here on, no ffmpeg is left behind (each also has a watchdog on its stdin pipe).
   process.on("exit", () => transcode.killAll());
@@ -134,8 +142,9 @@ async function main(argv: string[]): Promise<void> {
     Object.assign(muxReported, c);
   });
   const registry = new RoomRegistry({ config, metrics, log, recordings, transcode, load });
+  emitRegistryWebhooks(registry, webhooks);
   const web = await loadWebAssets();
-  const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings, transcode });
+  const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings, transcode, webhooks, authHook });
 
   let tls;
   try {
@@ -164,12 +173,16 @@ async function main(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutting down");
+    const deadlineAt = Date.now() + SHUTDOWN_DEADLINE_MS;
     const deadline = setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS);
     deadline.unref?.();
     registry.close(`server shutting down (${signal})`);
     // Closing the rooms started finishing their recordings; wait for the files to be final.
     const recorded = recordings?.close(RECORDINGS_BUDGET_MS) ?? Promise.resolve();
-    void Promise.all([server.stop(true).catch(() => undefined), recorded.catch(() => undefined)])
+    const delivered = recorded
+      .catch(() => undefined)
+      .then(() => webhooks.close(Math.min(WEBHOOKS_BUDGET_MAX_MS, deadlineAt - Date.now() - 700)));
+    void Promise.all([server.stop(true).catch(() => undefined), delivered])
       .finally(() => {
         // Let the peers' DTLS close alerts leave the sockets before the process ends.
         setTimeout(() => {

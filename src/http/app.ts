@@ -10,6 +10,8 @@ import { recordRoutes } from "./routes/records.ts";
 import { roomRoutes } from "./routes/rooms.ts";
 import { sessionRoutes, whipOptionsHeaders, WHEP, WHIP } from "./routes/sessions.ts";
 import { webRoutes } from "./routes/web.ts";
+import { webhookRoutes } from "./routes/webhooks.ts";
+import { WebhookConflictError } from "../webhooks/webhooks.ts";
 import type { AppDeps, AppEnv } from "./types.ts";
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -38,6 +40,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   roomRoutes(app, deps, guard);
   eventRoutes(app, deps, guard);
   recordRoutes(app, deps, guard);
+  if (deps.webhooks) webhookRoutes(app, deps.webhooks, guard, deps);
   // Last: its catch-all for bundled files must not shadow any API path.
   if (deps.web) webRoutes(app, deps.web);
 
@@ -48,7 +51,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
       return c.json({ error: err.message }, err.status as 400);
     }
-    if (err instanceof InvalidStateError) return c.json({ error: err.message }, 409);
+    if (err instanceof InvalidStateError || err instanceof WebhookConflictError) return c.json({ error: err.message }, 409);
     deps.log.error({ err, path: c.req.path }, "request failed");
     return c.json({ error: "internal server error" }, 500);
   });

@@ -6,6 +6,7 @@ import type { TranscodeService } from "../media/transcode/transcodeService.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { RoomRegistry } from "../room/registry.ts";
 import type { AuthHook } from "../auth/authHook.ts";
+import type { Webhooks } from "../webhooks/webhooks.ts";
 import type { WebAssets } from "./routes/web.ts";
 
 /** What the HTTP layer is built from; tests build it with real parts and no listening server. */
@@ -22,6 +23,8 @@ export interface AppDeps {
   recordings?: Recordings;
   /** Transcoding's choice of encoder and ffmpeg, for /api/bootstrap; absent in unit tests. */
   transcode?: TranscodeService;
+  /** The webhook receivers; the admin webhook API is not served without them. */
+  webhooks?: Webhooks;
   /** AUTH_HOOK_URL's client, when one is configured. */
   authHook?: AuthHook;
 }
