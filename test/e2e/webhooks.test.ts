@@ -56,7 +56,7 @@ describe("webhooks from the binary", () => {
     const detail = await waitFor(
       async () => {
         const d = (await (await fetch(`${server.url}/api/rooms/${ROOM}`, { headers: admin })).json()) as Detail;
-        return d.publisher.state === "connected" && d.viewers[0]?.state === "connected" && d;
+        return d.publisher.state === "connected" && d.viewers[0]?.state === "connected" ? d : undefined;
       },
       10_000,
       "publisher and viewer connected",
