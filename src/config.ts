@@ -55,6 +55,28 @@ export interface Config {
    * per session (SDP, DTLS handshakes) is not, which saves its machine code (see README, memory).
    */
   jitTierUpScale: number;
+  /** Receivers from WEBHOOK_URLS and how events are delivered to every receiver. */
+  webhooks: WebhookConfig;
+  /** AUTH_HOOK_URL and its settings; undefined when no hook is configured. */
+  authHook: AuthHookConfig | undefined;
+}
+
+export interface WebhookConfig {
+  urls: string[];
+  /** HMAC-SHA256 key for X-Roomcast-Signature; unsigned deliveries without it. */
+  secret: string | undefined;
+  timeoutMs: number;
+  /** Attempts after the first one, on network errors, 5xx and 429. */
+  retries: number;
+}
+
+export interface AuthHookConfig {
+  url: string;
+  timeoutMs: number;
+  /** How long an allow is reused; denials for less (see auth/authHook.ts); 0 = ask every time. */
+  cacheMs: number;
+  /** A hook that fails or times out allows instead of refusing with 503. */
+  failOpen: boolean;
 }
 
 export class ConfigError extends Error {
@@ -72,6 +94,9 @@ interface VarDoc {
   def: string;
   doc: string;
 }
+
+/** Receivers from WEBHOOK_URLS and the admin API together: each holds a queue and a few connections. */
+export const MAX_WEBHOOK_RECEIVERS = 16;
 
 /** Every variable the server reads, in the order `--help` lists them. */
 export const ENV_VARS: readonly VarDoc[] = [
@@ -104,7 +129,16 @@ export const ENV_VARS: readonly VarDoc[] = [
   { name: "ADMISSION_MAX_CPU", def: "0.75", doc: "refuse new viewers (503 + Retry-After) while the server uses this share of its core; 0 = off" },
   { name: "JIT_TIER_UP_SCALE", def: "10", doc: "how much more often a function must run before the JIT optimizes it (1 = JavaScriptCore's default); higher saves memory, costs CPU" },
   { name: "CONNECT_TIMEOUT", def: "30", doc: "seconds a session may take to connect (and stay disconnected) before it is reaped" },
+  { name: "WEBHOOK_URLS", def: "", doc: `comma list of http(s) URLs that receive every event (at most ${MAX_WEBHOOK_RECEIVERS} receivers with the admin API's)` },
+  { name: "WEBHOOK_SECRET", def: "", doc: "HMAC-SHA256 key: X-Roomcast-Signature: sha256=hex(HMAC(secret, timestamp + \".\" + body))" },
+  { name: "WEBHOOK_TIMEOUT", def: "5s", doc: "timeout of one webhook delivery attempt: 500ms, 5s" },
+  { name: "WEBHOOK_RETRIES", def: "5", doc: "attempts after the first on network errors, 5xx and 429, with exponential backoff and jitter" },
+  { name: "AUTH_HOOK_URL", def: "", doc: "http(s) URL asked before publish, play and records access (POST {room, action, token, ip}); 2xx allows" },
+  { name: "AUTH_HOOK_TIMEOUT", def: "2s", doc: "how long to wait for the auth hook before refusing with 503" },
+  { name: "AUTH_HOOK_CACHE", def: "10s", doc: "how long an auth hook answer is reused (denials at most 2s); 0 = ask every time" },
+  { name: "AUTH_HOOK_FAIL_OPEN", def: "false", doc: "allow when the auth hook fails or times out, instead of 503" },
 ];
+
 
 const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 export const ROOM_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -171,6 +205,54 @@ function byteSize(env: Env, name: string): number | undefined {
   const n = m ? Math.floor(Number(m[1]) * (SIZE_UNITS[(m[2] ?? "").toLowerCase()] as number)) : NaN;
   if (!m || n <= 0 || !Number.isSafeInteger(n)) throw new ConfigError(name, `must be a size like 500M or 10G, got "${raw}"`);
   return n;
+}
+
+/** `500ms`, `2s`, `1.5s` or plain seconds, in milliseconds. */
+function millis(env: Env, name: string, defMs: number, minMs: number, maxMs: number): number {
+  const raw = str(env, name);
+  if (raw === undefined) return defMs;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s)?$/i.exec(raw);
+  const ms = m ? Math.round(Number(m[1]) * (m[2]?.toLowerCase() === "ms" ? 1 : 1000)) : NaN;
+  if (!m || ms < minMs || ms > maxMs) {
+    throw new ConfigError(name, `must be a duration from ${minMs} ms to ${maxMs / 1000} s like 500ms or 2s, got "${raw}"`);
+  }
+  return ms;
+}
+
+/** Why `raw` cannot be a webhook or hook address, or undefined when it is an absolute http(s) URL. */
+export function httpUrlProblem(raw: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return `"${raw}" is not a URL`;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return `"${raw}" must be an http:// or https:// URL`;
+  return undefined;
+}
+
+function httpUrls(env: Env, name: string): string[] {
+  const urls = list(env, name);
+  for (const url of urls) {
+    const problem = httpUrlProblem(url);
+    if (problem) throw new ConfigError(name, problem);
+  }
+  if (new Set(urls).size !== urls.length) throw new ConfigError(name, "lists a URL twice");
+  if (urls.length > MAX_WEBHOOK_RECEIVERS) throw new ConfigError(name, `at most ${MAX_WEBHOOK_RECEIVERS} receivers, got ${urls.length}`);
+  return urls;
+}
+
+function authHook(env: Env): AuthHookConfig | undefined {
+  const url = str(env, "AUTH_HOOK_URL");
+  const settings = {
+    timeoutMs: millis(env, "AUTH_HOOK_TIMEOUT", 2000, 10, 60_000),
+    cacheMs: millis(env, "AUTH_HOOK_CACHE", 10_000, 0, 3_600_000),
+    failOpen: bool(env, "AUTH_HOOK_FAIL_OPEN"),
+  };
+  if (url === undefined) return undefined;
+  const problem = httpUrlProblem(url);
+  if (problem) throw new ConfigError("AUTH_HOOK_URL", problem);
+  return { url, ...settings };
 }
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
@@ -309,6 +391,13 @@ export function loadConfig(env: Env): Config {
     admissionMaxCpu: ratio(env, "ADMISSION_MAX_CPU", 0.75),
     authFailDelayMs: 200,
     jitTierUpScale: int(env, "JIT_TIER_UP_SCALE", 10, 1, 1000),
+    webhooks: {
+      urls: httpUrls(env, "WEBHOOK_URLS"),
+      secret: str(env, "WEBHOOK_SECRET"),
+      timeoutMs: millis(env, "WEBHOOK_TIMEOUT", 5000, 100, 60_000),
+      retries: int(env, "WEBHOOK_RETRIES", 5, 0, 20),
+    },
+    authHook: authHook(env),
   };
 }
 
@@ -317,7 +406,8 @@ export function authEnabled(config: Config): boolean {
     config.authToken !== undefined ||
     config.roomTokens.size > 0 ||
     config.jwtSecret !== undefined ||
-    config.adminToken !== undefined
+    config.adminToken !== undefined ||
+    config.authHook !== undefined
   );
 }
 

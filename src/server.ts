@@ -2,6 +2,7 @@
 // starts every part in order and keeps each as a field; close() takes them down in order, once, and says what it
 // had to cut short. Nothing here is per process: two Servers on different ports share nothing but werift's socket
 // factory, which picks each server's own media socket (rtc/weriftMux.ts).
+import { AuthHook } from "./auth/authHook.ts";
 import { Authorizer } from "./auth/authorizer.ts";
 import type { Config } from "./config.ts";
 import { createApp } from "./http/app.ts";
@@ -18,6 +19,8 @@ import { nativeCrypto } from "./rtc/nativeCrypto.ts";
 import { SenderReportScheduler } from "./rtc/senderReports.ts";
 import { UdpMux } from "./rtc/udpMux.ts";
 import { VERSION } from "./version.ts";
+import { emitRegistryWebhooks } from "./webhooks/fromRegistry.ts";
+import { Webhooks } from "./webhooks/webhooks.ts";
 
 /**
  * The media socket's kernel buffers. Every viewer's packets leave through it, and a packet is charged to it until
@@ -29,6 +32,10 @@ const MEDIA_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 const MEDIA_RECEIVE_BUFFER_BYTES = 1024 * 1024;
 /** Recordings are final long before this; only an mkv remux still running is cut short. */
 const RECORDINGS_BUDGET_MS = 3000;
+/** Webhooks are flushed after the recordings (their recording.finished events), for at most this long... */
+const WEBHOOKS_BUDGET_MAX_MS = 2000;
+/** ...and no later than this after close() began, so the whole close fits main's 4.5 s deadline. */
+const WEBHOOKS_DONE_BY_MS = 3800;
 /** ffmpeg processes get SIGTERM when their rooms close, and SIGKILL after this. */
 const TRANSCODERS_BUDGET_MS = 1500;
 /** Lets the peers' DTLS close alerts leave the media socket before it closes. */
@@ -69,6 +76,9 @@ export class Server {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly authorizer: Authorizer;
+  /** AUTH_HOOK_URL's client, when one is configured. */
+  readonly authHook: AuthHook | undefined;
+  readonly webhooks: Webhooks;
   readonly mux: UdpMux;
   readonly senderReports: SenderReportScheduler;
   readonly recordings: Recordings | undefined;
@@ -86,6 +96,8 @@ export class Server {
     log: Logger;
     metrics: Metrics;
     authorizer: Authorizer;
+    authHook: AuthHook | undefined;
+    webhooks: Webhooks;
     mux: UdpMux;
     senderReports: SenderReportScheduler;
     recordings: Recordings | undefined;
@@ -100,6 +112,8 @@ export class Server {
     this.log = parts.log;
     this.metrics = parts.metrics;
     this.authorizer = parts.authorizer;
+    this.authHook = parts.authHook;
+    this.webhooks = parts.webhooks;
     this.mux = parts.mux;
     this.senderReports = parts.senderReports;
     this.recordings = parts.recordings;
@@ -131,12 +145,22 @@ export class Server {
       const metrics = new Metrics();
       const authorizer = new Authorizer(config);
       if (!authorizer.enabled) log.warn("no AUTH_TOKEN, ROOM_TOKENS, JWT_SECRET or ADMIN_TOKEN set: every room is open to anyone");
+      const webhooks = new Webhooks({ config: config.webhooks, metrics, log, version: VERSION });
+      undo.push(() => webhooks.close(0));
+      const authHook = config.authHook && new AuthHook({ config: config.authHook, metrics, log, version: VERSION });
+      if (config.authHook) log.info({ origin: new URL(config.authHook.url).origin, failOpen: config.authHook.failOpen }, "auth hook: rooms are decided by AUTH_HOOK_URL for tokens the static kinds do not accept");
       // Checks RECORD_DIR and logs if it is not writable; never stops the start.
-      const recordings = config.recordEnabled ? new Recordings({ config, metrics, log }) : undefined;
+      const recordings = config.recordEnabled ? new Recordings({ config, metrics, log, onFinished: (f) => webhooks.emit("recording.finished", f) }) : undefined;
       await recordings?.start();
       undo.push(() => recordings?.close(0));
       // Finds ffmpeg and probes NVENC in the background; rooms that start meanwhile wait for it.
-      const transcode = new TranscodeService({ config, metrics, log, resolve: opts.resolveFfmpeg });
+      const transcode = new TranscodeService({
+        config,
+        metrics,
+        log,
+        resolve: opts.resolveFfmpeg,
+        onFailed: (room, reason) => webhooks.emit("transcode.failed", { room, reason }),
+      });
       void transcode.init();
       undo.push(() => transcode.killAll());
       // Once a second: what admission control reads, and what the media socket counted since the last second.
@@ -147,9 +171,10 @@ export class Server {
       undo.push(() => load.close());
       const registry = new RoomRegistry({ config, metrics, log, recordings, transcode, load, media: { mux, senderReports } });
       undo.push(() => registry.close("server failed to start"));
+      emitRegistryWebhooks(registry, webhooks);
       const events = new EventsHub(registry, { onClients: (n) => metrics.eventClients.set(n) });
       const web = opts.web ?? (await platform.loadWebAssets());
-      const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings, transcode, events });
+      const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings, transcode, events, webhooks, authHook });
 
       const tls = await loadTls(config, log);
       const listeners: HttpListener[] = [];
@@ -164,7 +189,7 @@ export class Server {
       }
       const scheme = tls ? "https" : "http";
       for (const l of listeners) log.info({ port: l.port, host: config.host, version: VERSION, tls: tls !== undefined }, `listening on ${scheme}://${config.host}:${l.port}`);
-      return new Server({ config, log, metrics, authorizer, mux, senderReports, recordings, transcode, load, registry, events, listeners, tls: tls !== undefined });
+      return new Server({ config, log, metrics, authorizer, authHook, webhooks, mux, senderReports, recordings, transcode, load, registry, events, listeners, tls: tls !== undefined });
     } catch (err) {
       for (const step of undo.reverse()) {
         try {
@@ -179,8 +204,9 @@ export class Server {
 
   /**
    * Closes every part in order: no new sessions and every room closed (their recordings start finishing, their
-   * ffmpegs get SIGTERM), the recordings within their budget, the HTTP listeners, the media socket, the load
-   * monitor, the events hub, the sender reports, and the transcoders' processes (SIGKILL past their budget).
+   * ffmpegs get SIGTERM), the recordings within their budget and then the webhooks' queues, the HTTP listeners,
+   * the media socket, the load monitor, the events hub, the sender reports, and the transcoders' processes
+   * (SIGKILL past their budget).
    * Idempotent: a second call gets the first one's report.
    */
   close(reason: string): Promise<CloseReport> {
@@ -190,11 +216,16 @@ export class Server {
 
   async #close(reason: string): Promise<CloseReport> {
     const cutShort: string[] = [];
+    const startedAt = Date.now();
     this.registry.close(reason);
     const recorded = this.recordings ? this.recordings.close(RECORDINGS_BUDGET_MS).catch(() => false) : Promise.resolve(true);
+    const delivered = recorded.then(async (done) => {
+      if (!done) cutShort.push("recordings");
+      const budget = Math.max(0, Math.min(WEBHOOKS_BUDGET_MAX_MS, startedAt + WEBHOOKS_DONE_BY_MS - Date.now()));
+      if (!(await this.webhooks.close(budget).catch(() => false))) cutShort.push("webhooks");
+    });
     const stopped = Promise.all(this.listeners.map((l) => l.stop(true).catch(() => undefined)));
-    const [recordingsDone] = await Promise.all([recorded, stopped]);
-    if (!recordingsDone) cutShort.push("recordings");
+    await Promise.all([delivered, stopped]);
     await new Promise((r) => setTimeout(r, CLOSE_ALERTS_FLUSH_MS));
     this.mux.close();
     this.load.close();

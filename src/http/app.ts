@@ -10,11 +10,12 @@ import { recordRoutes } from "./routes/records.ts";
 import { roomRoutes } from "./routes/rooms.ts";
 import { sessionRoutes, whipOptionsHeaders, WHEP, WHIP } from "./routes/sessions.ts";
 import { webRoutes } from "./routes/web.ts";
+import { webhookRoutes } from "./routes/webhooks.ts";
 import type { AppDeps, AppEnv } from "./types.ts";
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const guard = authGuard(deps.authorizer, deps.metrics, deps.config.authFailDelayMs);
+  const guard = authGuard(deps.authorizer, deps.metrics, deps.config.authFailDelayMs, deps.authHook);
 
   app.use("/api/whip/*", whipOptionsHeaders(deps.config));
   app.use("/api/whep/*", whipOptionsHeaders(deps.config));
@@ -38,6 +39,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   roomRoutes(app, deps, guard);
   eventRoutes(app, deps, guard);
   recordRoutes(app, deps, guard);
+  if (deps.webhooks) webhookRoutes(app, deps.webhooks, guard, deps);
   // Last: its catch-all for bundled files must not shadow any API path.
   if (deps.web) webRoutes(app, deps.web);
 

@@ -1,5 +1,6 @@
 // HTTP errors, and the one map from the rooms' domain errors to statuses, bodies and headers (app.onError uses it).
 import { AtCapacityError, RoomError, type RoomErrorCode } from "../room/errors.ts";
+import { WebhookConflictError } from "../webhooks/webhooks.ts";
 
 export class HttpError extends Error {
   constructor(
@@ -12,12 +13,14 @@ export class HttpError extends Error {
   }
 }
 
+export const badRequest = (message: string) => new HttpError(400, message);
 export const invalidSdp = () => new HttpError(400, "invalid SDP");
 export const invalidRoomName = () => new HttpError(400, "invalid room name");
 export const notFound = (message = "not found") => new HttpError(404, message);
 export const tooManyRequests = (retryAfterSec: number) =>
   new HttpError(429, "too many requests", { "Retry-After": String(retryAfterSec) });
 export const payloadTooLarge = () => new HttpError(413, "request body too large");
+export const serviceUnavailable = (message: string) => new HttpError(503, message);
 export const unsupportedMediaType = () => new HttpError(415, "content type must be application/sdp");
 
 /** The status of each refusal a room can make; the contract's (api-reference) where it names one. */
@@ -38,6 +41,7 @@ const ROOM_ERROR_STATUS: Record<RoomErrorCode, number> = {
 /** The HTTP answer to an error, when it is one the contract knows; undefined means a 500. */
 export function httpErrorOf(err: unknown): HttpError | undefined {
   if (err instanceof HttpError) return err;
+  if (err instanceof WebhookConflictError) return new HttpError(409, err.message);
   if (!(err instanceof RoomError)) return undefined;
   const headers: Record<string, string> = {};
   if (err instanceof AtCapacityError) headers["Retry-After"] = String(err.retryAfterSec);

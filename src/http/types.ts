@@ -7,6 +7,8 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { EventsHub } from "../room/eventsHub.ts";
 import type { RoomRegistry } from "../room/registry.ts";
 import type { WebAssets } from "../platform/ports.ts";
+import type { AuthHook } from "../auth/authHook.ts";
+import type { Webhooks } from "../webhooks/webhooks.ts";
 
 /** What the HTTP layer is built from; tests build it with real parts and no listening server. */
 export interface AppDeps {
@@ -24,6 +26,10 @@ export interface AppDeps {
   recordings?: Recordings;
   /** Transcoding's choice of encoder and ffmpeg, for /api/bootstrap; absent in unit tests. */
   transcode?: TranscodeService;
+  /** The webhook receivers; the admin webhook API is not served without them. */
+  webhooks?: Webhooks;
+  /** AUTH_HOOK_URL's client, when one is configured. */
+  authHook?: AuthHook;
 }
 
 /** Per-request bindings the platform passes to app.fetch. */

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 /** The reference's four metrics under their exact names, plus what an operator needs to run the server. */
 /** What the media socket (rtc/udpMux.ts) counts. */
@@ -227,6 +227,42 @@ export class Metrics {
   /** The media socket's counters at the last report, so each report adds what was counted since. */
   readonly #mediaReported: MediaSocketCounters = { unknownSource: 0, sendDropped: 0, sendErrors: 0, socketErrors: 0 };
 
+  readonly webhookEvents = new Counter({
+    name: "roomcast_webhook_events_total",
+    help: "Webhook events by receiver (its id) and result: sent (2xx), failed (given up), dropped (queue full or receiver removed)",
+    labelNames: ["receiver", "result"] as const,
+    registers: [this.registry],
+  });
+  readonly webhookRetries = new Counter({
+    name: "roomcast_webhook_retries_total",
+    help: "Webhook delivery attempts repeated after a network error, timeout, 5xx or 429, by receiver",
+    labelNames: ["receiver"] as const,
+    registers: [this.registry],
+  });
+  readonly webhookQueued = new Gauge({
+    name: "roomcast_webhook_queue_length",
+    help: "Webhook events waiting for delivery (or a retry), by receiver",
+    labelNames: ["receiver"] as const,
+    registers: [this.registry],
+  });
+  readonly authHookRequests = new Counter({
+    name: "roomcast_auth_hook_requests_total",
+    help: "Calls to AUTH_HOOK_URL by result: allow, deny (401/403), error (other status, bad body, network), timeout",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly authHookCacheHits = new Counter({
+    name: "roomcast_auth_hook_cache_hits_total",
+    help: "Auth decisions answered from the auth hook cache (or shared with an identical call in flight)",
+    registers: [this.registry],
+  });
+  readonly authHookDuration = new Histogram({
+    name: "roomcast_auth_hook_duration_seconds",
+    help: "How long AUTH_HOOK_URL took to answer (timeouts included)",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     for (const kind of ["publisher", "viewer"]) {
@@ -237,6 +273,14 @@ export class Metrics {
     for (const reason of ["crash", "stall", "start_failed", "start_timeout"]) this.transcodeRestarts.labels(reason).inc(0);
     this.transcodeErrors.inc(0);
     this.recordingsActive.set(0);
+    for (const result of ["allow", "deny", "error", "timeout"]) this.authHookRequests.labels(result).inc(0);
+  }
+
+  /** A removed webhook receiver leaves no label sets behind. */
+  forgetWebhookReceiver(receiver: string): void {
+    for (const result of ["sent", "failed", "dropped"]) this.webhookEvents.remove(receiver, result);
+    this.webhookRetries.remove(receiver);
+    this.webhookQueued.remove(receiver);
   }
 
   /** Once a second: the CPU share and per-packet cost admission control measured. */

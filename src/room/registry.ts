@@ -14,7 +14,7 @@ export type Session = PublisherSession | ViewerSession;
 export type RegistryEvent =
   | { type: "room-opened"; room: string }
   | { type: "room-closed"; room: string }
-  | { type: "session-opened" | "session-closed"; room: string; kind: Session["kind"] };
+  | { type: "session-opened" | "session-closed"; room: string; kind: Session["kind"]; session: string };
 
 export type RegistryListener = (event: RegistryEvent) => void;
 
@@ -149,11 +149,11 @@ export class RoomRegistry {
         this.#sessions.set(s.id, { session: s, room });
         metrics.sessions.labels(s.kind).inc();
         metrics.sessionsTotal.labels(s.kind).inc();
-        this.#emit({ type: "session-opened", room: name, kind: s.kind });
+        this.#emit({ type: "session-opened", room: name, kind: s.kind, session: s.publicId });
       },
       onSessionClosed: (s) => {
         if (this.#sessions.delete(s.id)) metrics.sessions.labels(s.kind).dec();
-        this.#emit({ type: "session-closed", room: name, kind: s.kind });
+        this.#emit({ type: "session-closed", room: name, kind: s.kind, session: s.publicId });
       },
     });
     this.#rooms.set(name, room);

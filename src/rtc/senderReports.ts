@@ -20,10 +20,14 @@ export class SenderReportScheduler {
   readonly #due = new Map<ReportingStream, number>();
   #timer: ReturnType<typeof setInterval> | undefined;
   /** Where a stream's failed report goes; the server points it at its log. */
-  onError: (err: unknown) => void;
+  readonly #onError: (err: unknown) => void;
 
-  constructor(onError: (err: unknown) => void = () => undefined) {
-    this.onError = onError;
+  readonly #now: () => number;
+
+  /** `now`: the clock streams are scheduled by (milliseconds, as performance.now()); tests hold it still. */
+  constructor(onError: (err: unknown) => void = () => undefined, now: () => number = () => performance.now()) {
+    this.#onError = onError;
+    this.#now = now;
   }
 
   get size(): number {
@@ -33,9 +37,9 @@ export class SenderReportScheduler {
   /** The stream reports from now on, the first time within 0.5-1.5 s. Adding it again changes nothing. */
   add(stream: ReportingStream): void {
     if (this.#due.has(stream)) return;
-    this.#due.set(stream, performance.now() + nextReportDelayMs());
+    this.#due.set(stream, this.#now() + nextReportDelayMs());
     if (this.#timer === undefined) {
-      this.#timer = setInterval(() => this.tick(performance.now()), TICK_MS);
+      this.#timer = setInterval(() => this.tick(this.#now()), TICK_MS);
       // Reports alone never keep a process alive (a test's, or a server shutting down).
       (this.#timer as { unref?: () => void }).unref?.();
     }
@@ -65,7 +69,7 @@ export class SenderReportScheduler {
         stream.sendReport();
       } catch (err) {
         // One stream's failure must not stop the others' reports.
-        this.onError(err);
+        this.#onError(err);
       }
     }
   }

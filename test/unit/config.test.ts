@@ -42,6 +42,14 @@ const ALL_VARIABLES = [
   "ADMISSION_MAX_CPU",
   "JIT_TIER_UP_SCALE",
   "CONNECT_TIMEOUT",
+  "WEBHOOK_URLS",
+  "WEBHOOK_SECRET",
+  "WEBHOOK_TIMEOUT",
+  "WEBHOOK_RETRIES",
+  "AUTH_HOOK_URL",
+  "AUTH_HOOK_TIMEOUT",
+  "AUTH_HOOK_CACHE",
+  "AUTH_HOOK_FAIL_OPEN",
 ];
 
 describe("loadConfig defaults", () => {
@@ -190,6 +198,41 @@ describe("loadConfig parses every variable", () => {
   });
 });
 
+describe("webhook and auth hook settings", () => {
+  it("has the documented defaults: no receivers, 5 s timeout, 5 retries, no hook", () => {
+    const c = loadConfig({});
+    expect(c.webhooks).toEqual({ urls: [], secret: undefined, timeoutMs: 5000, retries: 5 });
+    expect(c.authHook).toBeUndefined();
+  });
+
+  it("reads WEBHOOK_* and AUTH_HOOK_*; durations in ms, s or plain seconds", () => {
+    const c = loadConfig({
+      WEBHOOK_URLS: " https://cms.example.com/hooks/roomcast , http://127.0.0.1:9000/in ",
+      WEBHOOK_SECRET: "whsec",
+      WEBHOOK_TIMEOUT: "1500ms",
+      WEBHOOK_RETRIES: "0",
+      AUTH_HOOK_URL: "https://accounts.example.com/roomcast/auth?k=v",
+      AUTH_HOOK_TIMEOUT: "0.5s",
+      AUTH_HOOK_CACHE: "0",
+      AUTH_HOOK_FAIL_OPEN: "true",
+    });
+    expect(c.webhooks).toEqual({ urls: ["https://cms.example.com/hooks/roomcast", "http://127.0.0.1:9000/in"], secret: "whsec", timeoutMs: 1500, retries: 0 });
+    expect(c.authHook).toEqual({ url: "https://accounts.example.com/roomcast/auth?k=v", timeoutMs: 500, cacheMs: 0, failOpen: true });
+    const d = loadConfig({ AUTH_HOOK_URL: "http://hook.local/" }).authHook;
+    expect(d).toEqual({ url: "http://hook.local/", timeoutMs: 2000, cacheMs: 10_000, failOpen: false });
+    expect(loadConfig({ AUTH_HOOK_URL: "http://hook.local/", AUTH_HOOK_TIMEOUT: "3" }).authHook?.timeoutMs).toBe(3000);
+  });
+
+  it("an auth hook alone turns auth on (rooms are no longer open to anyone)", () => {
+    expect(authEnabled(loadConfig({ AUTH_HOOK_URL: "http://hook.local/" }))).toBe(true);
+    expect(authEnabled(loadConfig({ WEBHOOK_URLS: "http://hook.local/" }))).toBe(false);
+  });
+
+  it("a bad hook setting is refused even when AUTH_HOOK_URL is unset, so a typo shows at once", () => {
+    expect(configError({ AUTH_HOOK_TIMEOUT: "soon" }).variable).toBe("AUTH_HOOK_TIMEOUT");
+  });
+});
+
 describe("transcoding settings", () => {
   it("off by default with the auto encoder", () => {
     const c = loadConfig({});
@@ -236,6 +279,22 @@ describe("loadConfig rejects bad values with a ConfigError naming the variable",
     ["TRANSCODE_LADDER bitrate without a unit", { TRANSCODE_LADDER: "720p:2500" }, "TRANSCODE_LADDER"],
     ["TRANSCODE_LADDER a rung twice", { TRANSCODE_LADDER: "360p:800k,360p:500k" }, "TRANSCODE_LADDER"],
     ["TRANSCODE_ENCODER=gpu", { TRANSCODE_ENCODER: "gpu" }, "TRANSCODE_ENCODER"],
+    ["WEBHOOK_URLS not a URL", { WEBHOOK_URLS: "https://ok.example/hook,not a url" }, "WEBHOOK_URLS"],
+    ["WEBHOOK_URLS with another scheme", { WEBHOOK_URLS: "ftp://files.example/hook" }, "WEBHOOK_URLS"],
+    ["WEBHOOK_URLS a URL twice", { WEBHOOK_URLS: "https://a.example/h,https://a.example/h" }, "WEBHOOK_URLS"],
+    ["WEBHOOK_URLS over 16 receivers", { WEBHOOK_URLS: Array.from({ length: 17 }, (_, i) => `https://h${i}.example/`).join(",") }, "WEBHOOK_URLS"],
+    ["WEBHOOK_TIMEOUT=fast", { WEBHOOK_TIMEOUT: "fast" }, "WEBHOOK_TIMEOUT"],
+    ["WEBHOOK_TIMEOUT=10ms (below 100 ms)", { WEBHOOK_TIMEOUT: "10ms" }, "WEBHOOK_TIMEOUT"],
+    ["WEBHOOK_TIMEOUT=2m (no minutes: over 60 s anyway)", { WEBHOOK_TIMEOUT: "2m" }, "WEBHOOK_TIMEOUT"],
+    ["WEBHOOK_RETRIES=-1", { WEBHOOK_RETRIES: "-1" }, "WEBHOOK_RETRIES"],
+    ["WEBHOOK_RETRIES=50", { WEBHOOK_RETRIES: "50" }, "WEBHOOK_RETRIES"],
+    ["AUTH_HOOK_URL not a URL", { AUTH_HOOK_URL: "auth.example/hook" }, "AUTH_HOOK_URL"],
+    ["AUTH_HOOK_URL with another scheme", { AUTH_HOOK_URL: "file:///etc/passwd" }, "AUTH_HOOK_URL"],
+    ["AUTH_HOOK_TIMEOUT=0", { AUTH_HOOK_TIMEOUT: "0" }, "AUTH_HOOK_TIMEOUT"],
+    ["AUTH_HOOK_TIMEOUT=-2s", { AUTH_HOOK_TIMEOUT: "-2s" }, "AUTH_HOOK_TIMEOUT"],
+    ["AUTH_HOOK_CACHE=2h (over an hour)", { AUTH_HOOK_CACHE: "7200" }, "AUTH_HOOK_CACHE"],
+    ["AUTH_HOOK_CACHE=soon", { AUTH_HOOK_CACHE: "soon" }, "AUTH_HOOK_CACHE"],
+    ["AUTH_HOOK_FAIL_OPEN=perhaps", { AUTH_HOOK_FAIL_OPEN: "perhaps" }, "AUTH_HOOK_FAIL_OPEN"],
     ["ROOM_TOKENS without a colon", { ROOM_TOKENS: "demo" }, "ROOM_TOKENS"],
     ["ROOM_TOKENS without a room", { ROOM_TOKENS: ":token" }, "ROOM_TOKENS"],
     ["ROOM_TOKENS without a token", { ROOM_TOKENS: "demo:" }, "ROOM_TOKENS"],

@@ -14,9 +14,10 @@ class CountingStream implements ReportingStream {
 
 describe("SenderReportScheduler", () => {
   it("reports each stream 0.5-1.5 s apart: none before 0.5 s, one by 1.5 s, and again within the next 1.5 s", () => {
-    const scheduler = new SenderReportScheduler();
-    const streams = Array.from({ length: 50 }, () => new CountingStream());
+    // The clock stands still while the streams are added: their times are drawn from one instant, t0.
     const t0 = performance.now();
+    const scheduler = new SenderReportScheduler(undefined, () => t0);
+    const streams = Array.from({ length: 50 }, () => new CountingStream());
     for (const s of streams) scheduler.add(s);
     scheduler.tick(t0 + 499);
     expect(streams.every((s) => s.reports === 0)).toBe(true);
@@ -31,9 +32,9 @@ describe("SenderReportScheduler", () => {
   });
 
   it("spreads a room's streams over the interval instead of reporting them all in one tick", () => {
-    const scheduler = new SenderReportScheduler();
-    const streams = Array.from({ length: 200 }, () => new CountingStream());
     const t0 = performance.now();
+    const scheduler = new SenderReportScheduler(undefined, () => t0);
+    const streams = Array.from({ length: 200 }, () => new CountingStream());
     for (const s of streams) scheduler.add(s);
     scheduler.tick(t0 + 1000);
     const early = streams.filter((s) => s.reports === 1).length;

@@ -1,13 +1,13 @@
-// A small canvas graph of bitrate over the last minutes, one sample a second.
+// A small canvas graph of bitrate over the last minutes, one sample a second, drawn from a SampleHistory.
 import { bitrate } from "./format.ts";
+import { SampleHistory } from "./history.ts";
 
 export class BitrateGraph {
   readonly canvas: HTMLCanvasElement;
-  readonly #samples: number[] = [];
-  readonly #capacity: number;
+  readonly history: SampleHistory;
 
   constructor(seconds = 180) {
-    this.#capacity = seconds;
+    this.history = new SampleHistory(seconds);
     this.canvas = document.createElement("canvas");
     this.canvas.className = "graph";
     this.canvas.setAttribute("role", "img");
@@ -15,8 +15,7 @@ export class BitrateGraph {
   }
 
   push(bps: number): void {
-    this.#samples.push(Number.isFinite(bps) ? Math.max(0, bps) : 0);
-    if (this.#samples.length > this.#capacity) this.#samples.shift();
+    this.history.push(bps);
     this.draw();
   }
 
@@ -34,9 +33,11 @@ export class BitrateGraph {
     const ctx = c.getContext("2d");
     if (!ctx) return;
     ctx.clearRect(0, 0, w, hgt);
-    const max = Math.max(250_000, ...this.#samples) * 1.15;
+    const samples = this.history.values;
+    const capacity = this.history.capacity;
+    const max = Math.max(250_000, this.history.max) * 1.15;
     const pad = 2 * dpr;
-    const x = (i: number) => w - ((this.#samples.length - 1 - i) / (this.#capacity - 1)) * w;
+    const x = (i: number) => w - ((samples.length - 1 - i) / (capacity - 1)) * w;
     const y = (v: number) => hgt - pad - (v / max) * (hgt - 2 * pad);
 
     ctx.strokeStyle = "rgba(255,255,255,0.12)";
@@ -47,16 +48,16 @@ export class BitrateGraph {
       ctx.lineTo(w, Math.round(hgt * f) + 0.5);
       ctx.stroke();
     }
-    if (this.#samples.length > 1) {
+    if (samples.length > 1) {
       ctx.beginPath();
       ctx.moveTo(x(0), hgt);
-      this.#samples.forEach((v, i) => ctx.lineTo(x(i), y(v)));
-      ctx.lineTo(x(this.#samples.length - 1), hgt);
+      samples.forEach((v, i) => ctx.lineTo(x(i), y(v)));
+      ctx.lineTo(x(samples.length - 1), hgt);
       ctx.closePath();
       ctx.fillStyle = "rgba(77, 171, 255, 0.25)";
       ctx.fill();
       ctx.beginPath();
-      this.#samples.forEach((v, i) => (i === 0 ? ctx.moveTo(x(i), y(v)) : ctx.lineTo(x(i), y(v))));
+      samples.forEach((v, i) => (i === 0 ? ctx.moveTo(x(i), y(v)) : ctx.lineTo(x(i), y(v))));
       ctx.strokeStyle = "#4dabff";
       ctx.lineWidth = 1.5 * dpr;
       ctx.stroke();

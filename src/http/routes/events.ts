@@ -22,9 +22,9 @@ export function eventRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard):
   const hub = deps.events;
 
   app.get("/api/events", async (c) => {
-    const visible = await guard.roomFilter(c, { queryToken: true });
     const onlyRaw = c.req.query("room");
     const only = onlyRaw === undefined ? undefined : roomParam(onlyRaw);
+    const visible = await guard.roomFilter(c, { queryToken: true, room: only });
     const filter = only === undefined ? visible : (room: string) => room === only && visible(room);
     const signal = c.req.raw.signal;
 

@@ -41,9 +41,9 @@ function enabled(deps: AppDeps): Recordings {
 export function recordRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
   app.get("/api/records", async (c) => {
     const recordings = enabled(deps);
-    const visible = await guard.roomFilter(c, { queryToken: true });
     const room = c.req.query("room");
     if (room !== undefined && !ROOM_NAME.test(room)) throw invalidRoomName();
+    const visible = await guard.roomFilter(c, { queryToken: true, action: "records", room });
     const records = await recordings.store.list();
     return c.json(
       records
@@ -74,7 +74,7 @@ async function serveRecord(c: Context<AppEnv>, deps: AppDeps, guard: AuthGuard):
   if (!parsed) throw notFound("recording not found");
   // A link or <video src> cannot send headers, hence ?token= as for the events feed. A token that does not open the
   // room gets the same 404 as a missing file: the listing would not show it either.
-  const visible = await guard.roomFilter(c, { queryToken: true });
+  const visible = await guard.roomFilter(c, { queryToken: true, action: "records", room: parsed.room });
   if (!visible(parsed.room)) throw notFound("recording not found");
   const rec = await recordings.store.find(name);
   if (!rec) throw notFound("recording not found");

@@ -1,6 +1,6 @@
 // The recorder service: checks RECORD_DIR at start, records each publisher session, remuxes finished sessions to
 // mkv when ffmpeg is there, applies retention, and on shutdown finishes every file within the deadline.
-import { mkdir, open, unlink } from "node:fs/promises";
+import { mkdir, open, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
@@ -16,6 +16,17 @@ export interface RecordingsDeps {
   config: Config;
   metrics: Metrics;
   log: Logger;
+  /** Told of each file once it is final: every track's file, then the session's mkv (webhooks listen here). */
+  onFinished?(file: FinishedRecording): void;
+}
+
+export interface FinishedRecording {
+  room: string;
+  file: string;
+  size: number;
+  kind: "audio" | "video" | "session";
+  durationSec?: number;
+  error?: string;
 }
 
 export interface RecordingsOptions {
@@ -168,8 +179,23 @@ export class Recordings {
 
   async #finish(session: SessionRecorder, log: Logger): Promise<void> {
     const results = await session.close();
+    for (const r of results) {
+      // A track that never got its first key frame (or packet) has no file.
+      if (r.bytes === 0) continue;
+      this.#finished(log, { room: session.room, file: r.name, size: r.bytes, kind: r.kind, durationSec: r.durationSec, error: r.error });
+    }
     if (this.#opts.remux !== false) await this.#remux(session, results, log);
     if (this.#deps.config.recordMaxAgeSec !== undefined || this.#deps.config.recordMaxBytes !== undefined) await this.sweep();
+  }
+
+  #finished(log: Logger, file: FinishedRecording): void {
+    if (file.durationSec === undefined) delete file.durationSec;
+    if (file.error === undefined) delete file.error;
+    try {
+      this.#deps.onFinished?.(file);
+    } catch (err) {
+      log.warn({ err, file: file.file }, "a recording.finished listener failed");
+    }
   }
 
   async #remux(session: SessionRecorder, results: TrackResult[], log: Logger): Promise<void> {
@@ -204,6 +230,9 @@ export class Recordings {
     if (r.ok) {
       metrics.recordRemux.labels("ok").inc();
       log.info({ file: output, alignment: r.alignment, offsets: r.offsets, ms: this.#now() - started }, "session remuxed to mkv");
+      const size = await stat(join(this.store.dir, output)).then((st) => st.size, () => undefined);
+      const durations = usable.map((u) => u.durationSec ?? 0);
+      if (size !== undefined) this.#finished(log, { room: session.room, file: output, size, kind: "session", durationSec: Math.max(...durations) });
     } else {
       metrics.recordRemux.labels("failed").inc();
       log.warn({ file: output, reason: r.reason }, "mkv remux failed; the per-track files are kept");

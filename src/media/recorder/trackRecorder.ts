@@ -58,6 +58,8 @@ export interface TrackResult {
   timing: TrackTiming | undefined;
   /** H264 only: where each access unit is and when, for the remux. */
   index: FrameIndex | undefined;
+  /** From the first written sample's timestamp to the last one's; undefined when nothing was written. */
+  durationSec?: number | undefined;
 }
 
 export interface TrackRecorderOptions {
@@ -145,6 +147,7 @@ export class TrackRecorder {
   #closing: Promise<TrackResult> | undefined;
   // Timing of the first written sample.
   #firstTimestamp: number | undefined;
+  #lastTimestamp = 0;
   #firstArrival = 0;
   #arrivalWall = Infinity;
   #lastReport: RecordableTrack["senderReport"];
@@ -231,6 +234,7 @@ export class TrackRecorder {
   }
 
   #noteTiming(timestamp: number, clockRate: number, now: number): void {
+    this.#lastTimestamp = timestamp;
     if (this.#firstTimestamp === undefined) {
       this.#firstTimestamp = timestamp;
       this.#firstArrival = now;
@@ -348,6 +352,10 @@ export class TrackRecorder {
               senderSkewMs: this.#skew,
             },
       index: p.kind === "video" ? p.annexb?.index : undefined,
+      durationSec:
+        this.#firstTimestamp === undefined
+          ? undefined
+          : Math.round(((this.#lastTimestamp - this.#firstTimestamp) * 1000) / (p.kind === "audio" ? 48000 : p.depacketizer.clockRate)) / 1000,
     };
   }
 }

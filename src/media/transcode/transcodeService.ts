@@ -33,6 +33,8 @@ export interface TranscodeServiceDeps {
   log: Logger;
   /** Tests and benchmarks swap in another ffmpeg resolution. */
   resolve?: () => Promise<FfmpegBinary | undefined>;
+  /** A room's transcoder gave up (webhooks listen here). */
+  onFailed?(room: string, reason: string): void;
 }
 
 /** The source codec a track of this codec can be transcoded from, or why not. */
@@ -170,6 +172,7 @@ export class TranscodeService {
         this.#live.delete(t);
         if (this.#live.size === 0) this.#onIdle?.();
       },
+      onFailed: (_t, reason) => this.#deps.onFailed?.(opts.room, reason),
     });
     this.#live.add(transcoder);
     return transcoder;

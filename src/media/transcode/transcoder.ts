@@ -60,6 +60,8 @@ export interface TranscoderOptions {
   metrics: Metrics;
   log: Logger;
   onClosed?(t: Transcoder): void;
+  /** The transcoder gave up (state "failed"): the room goes on with its source layer only. */
+  onFailed?(t: Transcoder, reason: string): void;
   /** First restart delay (BACKOFF_MIN_MS); tests shorten it. */
   backoffMinMs?: number;
 }
@@ -239,6 +241,7 @@ export class Transcoder {
       this.#reason = `could not start: ${(err as Error).message}`;
       this.#state = "failed";
       this.#release();
+      this.#opts.onFailed?.(this, this.#reason);
     }
   }
 
@@ -371,6 +374,7 @@ export class Transcoder {
       this.#state = "failed";
       this.#reason = `ffmpeg failed ${this.#failuresBeforeReady} times before it was ready${this.lastError ? `: ${this.lastError}` : ""}`;
       this.#log.error({ lastErrors: this.#recentErrors }, `transcoding stopped: ${this.#reason}`);
+      this.#opts.onFailed?.(this, this.#reason);
       return;
     }
     this.#crashesInARow = wasReady && ranMs >= STABLE_MS ? 0 : this.#crashesInARow + 1;

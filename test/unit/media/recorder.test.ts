@@ -1,6 +1,6 @@
 // The recorder's I/O side on a real temporary folder: store listing and retention, track and session recorders,
 // failures, the mkv remux with the installed ffmpeg.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -9,7 +9,7 @@ import { describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../../src/config.ts";
 import { ffmpegCandidates, resolveFfmpeg } from "../../../src/media/ffmpeg.ts";
 import { parseRecordName } from "../../../src/media/recorder/names.ts";
-import { Recordings } from "../../../src/media/recorder/recordings.ts";
+import { Recordings, type FinishedRecording } from "../../../src/media/recorder/recordings.ts";
 import { alignTracks } from "../../../src/media/recorder/remux.ts";
 import { RecordStore } from "../../../src/media/recorder/store.ts";
 import { ntpToUnixMs, TrackRecorder, type TrackResult } from "../../../src/media/recorder/trackRecorder.ts";
@@ -279,7 +279,8 @@ describe("Recordings", () => {
     const config = loadConfig({ RECORD_ENABLED: "true", RECORD_DIR: dir, RECORD_MAX_BYTES: "300K" });
     const metrics = new Metrics();
     const { log, lines } = logger();
-    const recordings = new Recordings({ config, metrics, log }, { now: () => 1_750_000_000_000 });
+    const finished: FinishedRecording[] = [];
+    const recordings = new Recordings({ config, metrics, log, onFinished: (f) => finished.push(f) }, { now: () => 1_750_000_000_000 });
     expect(await recordings.start()).toEqual({ writable: true });
     expect(readdirSync(dir)).toEqual([]); // the old file alone was over the limit
     const video = new TestTrack("video", "video/VP8");
@@ -305,6 +306,15 @@ describe("Recordings", () => {
       ["opus", String(a.length)],
     ]);
     expect(mkv.streams[1]?.channels).toBe(2);
+    // Each final file is announced (the recording.finished webhook) with its size and duration; the second session
+    // got no media, so it has no file and no event. The mkv comes last, once it is renamed into place.
+    const size = (name: string) => statSync(join(dir, name)).size;
+    expect(finished).toEqual([
+      { room: "room", file: "room_video0_1750000000.ivf", size: size("room_video0_1750000000.ivf"), kind: "video", durationSec: expect.closeTo(59 / 30, 1) },
+      { room: "room", file: "room_audio0_1750000000.ogg", size: size("room_audio0_1750000000.ogg"), kind: "audio", durationSec: expect.any(Number) },
+      { room: "room", file: "room_1750000000.mkv", size: size("room_1750000000.mkv"), kind: "session", durationSec: expect.any(Number) },
+    ]);
+    expect(finished[1]?.durationSec).toBeGreaterThan(0);
     expect(await metricValue(metrics, "roomcast_record_remux_total", { result: "ok" })).toBe(1);
     expect(await metricValue(metrics, "roomcast_record_files_deleted_total", { reason: "max_bytes" })).toBe(1);
     expect(lines.some((l) => l.msg === "track not recorded: no file format for this codec")).toBe(true);

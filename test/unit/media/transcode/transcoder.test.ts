@@ -121,9 +121,10 @@ describe("Transcoder state machine", () => {
 
   function setup(ladder: string, backend: TranscodeBackend | string, metrics = new Metrics()) {
     const track = new PublishedTrack("video", 0, "0", H264, hooks);
-    const t = new Transcoder({ room: "r", source: track.transcodeSource(hooks), codec: "h264", ladder: parseLadder(ladder), backend: async () => backend, metrics, log, backoffMinMs: 20 });
+    const failures: string[] = [];
+    const t = new Transcoder({ room: "r", source: track.transcodeSource(hooks), codec: "h264", ladder: parseLadder(ladder), backend: async () => backend, metrics, log, backoffMinMs: 20, onFailed: (_t, reason) => failures.push(reason) });
     open.push({ t, track });
-    return { t, track, metrics };
+    return { t, track, metrics, failures };
   }
 
   const fakeBackend = (path: string): TranscodeBackend => ({
@@ -163,11 +164,13 @@ describe("Transcoder state machine", () => {
   });
 
   it("an ffmpeg that never gets ready is restarted with backoff, then given up; its error is the reason", async () => {
-    const { t, track, metrics } = setup("360p:800k,180p:250k,720p:2M", fakeBackend(script("broken", 'echo "[fatal] Unrecognized option \'tune\'." >&2; exit 1')));
+    const { t, track, metrics, failures } = setup("360p:800k,180p:250k,720p:2M", fakeBackend(script("broken", 'echo "[fatal] Unrecognized option \'tune\'." >&2; exit 1')));
     track.forward(keyframe(1));
     await until(() => t.state === "failed", 10_000);
     expect(t.restarts).toBe(MAX_FAILURES_BEFORE_READY - 1);
     expect(t.reason).toMatch(/failed 5 times before it was ready: Unrecognized option 'tune'\./);
+    // Told once, with the reason (the transcode.failed webhook); the restarts before were not failures.
+    expect(failures).toEqual([t.reason]);
     // The rungs that fit the source became layers (720p did not), renditions after the source.
     expect(track.layers.map((l) => `${l.name}${l.rendition ? "*" : ""}`)).toEqual(["source", "360p*", "180p*"]);
     expect(track.defaultLayer().name).toBe("source");
