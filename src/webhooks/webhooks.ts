@@ -99,26 +99,21 @@ export class Webhooks {
     return receiver.sendNow(newWebhookEvent("test", { message: "a test event from roomcast" }, this.#opts.node));
   }
 
-  /**
- * Shutdown: waits up to `budgetMs` for every queue to empty (room.closed events included), then stops. Resolves
- * false when the budget ran out first.
- */
-  async close(budgetMs: number): Promise<boolean> {
-    if (this.#closed) return true;
+  /** Shutdown: waits up to `budgetMs` for every queue to empty (room.closed events included), then stops. */
+  async close(budgetMs: number): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
     const receivers = [...this.#receivers.values()];
     let timer: ReturnType<typeof setTimeout> | undefined;
-    // True when every queue was delivered within the budget (the server's close report says so otherwise).
-    const delivered = await Promise.race([
-      Promise.all(receivers.map((r) => r.idle())).then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), budgetMs);
+    await Promise.race([
+      Promise.all(receivers.map((r) => r.idle())),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, budgetMs);
         timer.unref?.();
       }),
     ]);
     clearTimeout(timer);
     for (const r of receivers) r.close();
-    return delivered;
   }
 
   #add(id: string, url: string, source: ReceiverOptions["source"], events: ReadonlySet<WebhookEventType> | undefined): WebhookReceiver {

@@ -23,7 +23,7 @@ function server(env: Env = {}) {
   const metrics = new Metrics();
   const registry = new RoomRegistry({ config, metrics, log });
   const webhooks = new Webhooks({ config: config.webhooks, metrics, log, version: "0.0.0-test" });
-  cleanups.push(() => registry.close("test done"), () => webhooks.close(0).then(() => undefined));
+  cleanups.push(() => registry.close("test done"), () => webhooks.close(0));
   const app = createApp({ config, registry, events: new EventsHub(registry), authorizer: new Authorizer({ ...config, authFailDelayMs: 0 }), metrics, log, version: "0.0.0-test", webhooks });
   const call = async (method: string, path: string, body?: unknown, token: string | null = ADMIN) => {
     const headers: Record<string, string> = {};

@@ -33,7 +33,7 @@ function webhooks(urls: string[], overrides: Partial<WebhookConfig> = {}, opts: 
     backoffMaxMs: 40,
     ...opts,
   });
-  cleanups.push(() => w.close(0).then(() => undefined));
+  cleanups.push(() => w.close(0));
   return { w, metrics };
 }
 
