@@ -68,9 +68,13 @@ export function registerIceCredentials(pc: RTCPeerConnection): void {
   }
 }
 
-/** Where this peer's media goes now: the nominated pair's remote address on a mux transport. */
-export function mediaTarget(pc: RTCPeerConnection): MediaTarget | undefined {
-  for (const c of connections(pc)) {
+/**
+ * Where this peer's media goes now: the nominated pair's remote address on a mux transport. With `dtlsTransport`
+ * (a sender's), the pair of that transport's own ICE agent: a peer that bundles nothing has one per section.
+ */
+export function mediaTarget(pc: RTCPeerConnection, dtlsTransport?: unknown): MediaTarget | undefined {
+  const own = (dtlsTransport as { iceTransport?: { connection?: unknown } } | undefined)?.iceTransport?.connection;
+  for (const c of own === undefined ? connections(pc) : [own as IceConnectionView]) {
     const pair = c.nominated;
     const transport = pair?.protocol.transport;
     if (pair && transport instanceof MuxTransport && !transport.closed) {
