@@ -2,7 +2,7 @@
 import type { RTCRtpSender } from "werift";
 import { badRequest, invalidSdp } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { chooseViewerCodec, describeCodec, type CodecInfo } from "../rtc/codecs.ts";
+import { chooseViewerCodec, describeCodec, offeredCodecNames, type CodecInfo } from "../rtc/codecs.ts";
 import { createPeer } from "../rtc/peer.ts";
 import { NegotiationError, SessionPeer } from "../rtc/sessionPeer.ts";
 import { activeMedia, type MediaKind, type OfferedMedia, type ParsedOffer } from "../rtc/sdp.ts";
@@ -166,7 +166,9 @@ export class ViewerSession {
   #pickCodec(track: PublishedTrack, m: OfferedMedia): CodecInfo {
     const codec = chooseViewerCodec(track.codec, m);
     if (!codec) {
-      throw badRequest(`viewer offer cannot receive the publisher's ${track.kind} codec ${describeCodec(track.codec)}`);
+      throw badRequest(
+        `viewer offer cannot receive the publisher's ${track.kind} codec ${describeCodec(track.codec)}; it offers ${offeredCodecNames(m)}`,
+      );
     }
     return codec;
   }
