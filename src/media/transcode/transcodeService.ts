@@ -49,6 +49,16 @@ export function transcodableCodec(track: PublishedTrack): SourceCodec | string {
   return `${track.codec.mimeType} is not transcoded (H264 and VP8 are)`;
 }
 
+/** Why a publish asking for `ladder` gets no transcoder (the room API shows it), or undefined when it gets one. */
+export function notTranscodedReason(tracks: readonly PublishedTrack[], ladder: Ladder): string | undefined {
+  if (ladder.length === 0) return undefined;
+  const video = tracks.find((t) => t.kind === "video");
+  if (!video) return "a ladder was asked for, but the publisher sends no video";
+  if (video.simulcast) return "the publisher sends simulcast layers; those are used instead of a ladder";
+  const codec = transcodableCodec(video);
+  return codec === "h264" || codec === "vp8" ? undefined : codec;
+}
+
 export class TranscodeService {
   readonly #deps: TranscodeServiceDeps;
   readonly #log: Logger;
@@ -144,18 +154,11 @@ export class TranscodeService {
   attach(opts: { room: string; tracks: readonly PublishedTrack[]; ladder: Ladder; log: Logger }): Transcoder | undefined {
     if (opts.ladder.length === 0) return undefined;
     void this.init();
+    const skipped = notTranscodedReason(opts.tracks, opts.ladder);
     const video = opts.tracks.find((t) => t.kind === "video");
-    if (!video) {
-      opts.log.info("a ladder was asked for, but the publisher sends no video");
-      return undefined;
-    }
-    if (video.simulcast) {
-      opts.log.info("the publisher sends simulcast layers; those are used instead of a ladder");
-      return undefined;
-    }
-    const codec = transcodableCodec(video);
-    if (codec !== "h264" && codec !== "vp8") {
-      opts.log.info({ reason: codec }, "room not transcoded");
+    const codec = video && transcodableCodec(video);
+    if (skipped !== undefined || !video || (codec !== "h264" && codec !== "vp8")) {
+      opts.log.info({ reason: skipped }, "room not transcoded");
       return undefined;
     }
     const transcoder = new Transcoder({
