@@ -185,7 +185,14 @@ export interface WeriftViewer {
 export async function play(
   base: string,
   room: string,
-  opts: { codecs?: RTCRtpCodecParameters[]; token?: string; connectTimeoutMs?: number; bundlePolicy?: PeerBundlePolicy } = {},
+  opts: {
+    codecs?: RTCRtpCodecParameters[];
+    token?: string;
+    connectTimeoutMs?: number;
+    bundlePolicy?: PeerBundlePolicy;
+    /** Sees every RTP packet as it arrives, before the helper's own counting. */
+    onRtp?: (kind: string, rtp: RtpPacket) => void;
+  } = {},
 ): Promise<WeriftViewer> {
   const pc = newPeer(opts.codecs ?? [videoCodec("VP8"), videoCodec("H264")], opts.bundlePolicy);
   pc.addTransceiver("video", { direction: "recvonly" });
@@ -209,6 +216,7 @@ export async function play(
   };
   pc.onTrack.subscribe((track) => {
     track.onReceiveRtp.subscribe((rtp) => {
+      opts.onRtp?.(track.kind, rtp);
       viewer.payloadTypes.add(rtp.header.payloadType);
       if (track.kind === "audio") {
         viewer.audioPackets++;
