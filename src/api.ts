@@ -97,12 +97,19 @@ export interface ViewerDetails {
   streams: ViewerStreamStats[];
 }
 
+/** A room whose publish asked for a ladder it cannot have (an H265 or simulcast publisher), and why. */
+export interface NotTranscoded {
+  state: "off";
+  reason: string;
+  renditions: [];
+}
+
 /** GET /api/rooms/{room}: the summary's fields, with `tracks` as the list of tracks. */
 export interface RoomDetails extends Omit<RoomSummary, "tracks"> {
   liveSince: string;
   bitrate: number;
   tracks: TrackDetails[];
-  transcode: TranscodeDetails | null;
+  transcode: TranscodeDetails | NotTranscoded | null;
   publisher: PublisherDetails | null;
   viewers: ViewerDetails[];
 }

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { HttpError, invalidSdp, payloadTooLarge, unsupportedMediaType } from "./errors.ts";
+import { acceptBundleOnly } from "../rtc/bundleOnly.ts";
 import { parseOffer, SdpError, type ParsedOffer } from "../rtc/sdp.ts";
 
 /** The reference's hard limit for SDP bodies. */
@@ -37,6 +38,8 @@ export async function readOffer(c: Context): Promise<{ sdp: string; offer: Parse
   } catch {
     throw invalidSdp();
   }
+  // Before anything reads it: max-bundle offers give their bundled sections port 0 (see rtc/bundleOnly.ts).
+  sdp = acceptBundleOnly(sdp);
   try {
     return { sdp, offer: parseOffer(sdp) };
   } catch (err) {

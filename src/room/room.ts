@@ -6,6 +6,7 @@ import type { Logger } from "../log.ts";
 import type { SessionRecording } from "../media/recorder/recordings.ts";
 import { LadderError, parseLadder, type Ladder } from "../media/transcode/ladder.ts";
 import type { Transcoder } from "../media/transcode/transcoder.ts";
+import { notTranscodedReason } from "../media/transcode/transcodeService.ts";
 import type { ParsedOffer } from "../rtc/sdp.ts";
 import type { RoomContext } from "./context.ts";
 import { PublisherSession } from "./publisher.ts";
@@ -38,6 +39,8 @@ export class Room {
   readonly #renditionHooks: TrackHooks;
   #recording: SessionRecording | undefined;
   #transcoder: Transcoder | undefined;
+  /** Why a ladder asked for gives no renditions (an H265 or simulcast publisher): the room API says so. */
+  #notTranscoded: string | undefined;
 
   constructor(ctx: RoomContext, name: string, events: RoomEvents) {
     this.name = name;
@@ -95,6 +98,7 @@ export class Room {
     this.#transcoder?.close();
     const video = session.tracks.find((t) => t.kind === "video")?.transcodeSource(this.#renditionHooks);
     this.#transcoder = this.#ctx.transcode?.attach({ room: this.name, video, ladder, log: session.log });
+    this.#notTranscoded = this.#ctx.transcode && !this.#transcoder ? notTranscodedReason(video, ladder) : undefined;
     this.#events.onSessionOpened(session);
     return session;
   }
@@ -202,7 +206,7 @@ export class Room {
           rendition: l.rendition,
         })),
       })),
-      transcode: this.#transcoder?.details() ?? null,
+      transcode: this.#transcoder?.details() ?? (this.#notTranscoded === undefined ? null : { state: "off", reason: this.#notTranscoded, renditions: [] }),
       publisher: p
         ? {
             id: p.publicId,

@@ -2,7 +2,7 @@
 import type { RTCRtpSender } from "werift";
 import type { ViewerStreamStats } from "../api.ts";
 import type { Logger } from "../log.ts";
-import { chooseViewerCodec, describeCodec, type CodecInfo } from "../rtc/codecs.ts";
+import { chooseViewerCodec, describeCodec, offeredCodecNames, type CodecInfo } from "../rtc/codecs.ts";
 import { createPeer } from "../rtc/peer.ts";
 import { watchConnection, type ConnectionWatch } from "../rtc/connectionWatch.ts";
 import { NegotiationError, SessionPeer } from "../rtc/sessionPeer.ts";
@@ -163,7 +163,9 @@ export class ViewerSession {
   #pickCodec(track: PublishedTrack, m: OfferedMedia): CodecInfo {
     const codec = chooseViewerCodec(track.codec, m);
     if (!codec) {
-      throw new InvalidOfferError(`viewer offer cannot receive the publisher's ${track.kind} codec ${describeCodec(track.codec)}`);
+      throw new InvalidOfferError(
+        `viewer offer cannot receive the publisher's ${track.kind} codec ${describeCodec(track.codec)}; it offers ${offeredCodecNames(m)}`,
+      );
     }
     return codec;
   }

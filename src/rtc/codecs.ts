@@ -85,6 +85,34 @@ function h264Score(source: H264Profile, candidate: H264Profile): number {
   return 0;
 }
 
+interface H265Profile {
+  profileSpace: number;
+  profileId: number;
+  tier: number;
+  level: number;
+}
+
+/** RFC 7798 §7.1's fmtp with its defaults: profile-space 0, profile-id 1 (Main), tier-flag 0, level-id 93 (3.1). */
+function h265Profile(fmtp: string): H265Profile {
+  const p = fmtpParams(fmtp);
+  const num = (key: string, fallback: number) => {
+    const v = Number.parseInt(p.get(key) ?? "", 10);
+    return Number.isNaN(v) ? fallback : v;
+  };
+  return { profileSpace: num("profile-space", 0), profileId: num("profile-id", 1), tier: num("tier-flag", 0), level: num("level-id", 93) };
+}
+
+/**
+ * Whether an H265 entry a viewer offers decodes the publisher's stream: same profile, and a tier and level at least
+ * the stream's (for a receiver, level-id is the highest level it decodes, RFC 7798 §7.2.2). Among those, the one
+ * nearest the stream's level.
+ */
+function h265Score(source: H265Profile, candidate: H265Profile): number {
+  if (candidate.profileSpace !== source.profileSpace || candidate.profileId !== source.profileId) return -1;
+  if (candidate.tier < source.tier || (candidate.tier === source.tier && candidate.level < source.level)) return -1;
+  return 1000 - Math.min(999, candidate.level - source.level);
+}
+
 function vp9Profile(fmtp: string): string {
   return fmtpParams(fmtp).get("profile-id") ?? "0";
 }
@@ -110,6 +138,16 @@ export function chooseViewerCodec(source: CodecInfo, media: OfferedMedia): Codec
     }
     // Any H264 decoder with the same packetization mode beats refusing the viewer: browsers decode every profile.
     if (best === undefined) return undefined;
+  } else if (name === "h265") {
+    const src = h265Profile(source.fmtp);
+    let bestScore = -1;
+    for (const c of same) {
+      const s = h265Score(src, h265Profile(c.fmtp));
+      if (s > bestScore) {
+        best = c;
+        bestScore = s;
+      }
+    }
   } else if (name === "vp9") {
     best = same.find((c) => vp9Profile(c.fmtp) === vp9Profile(source.fmtp));
   } else {
@@ -140,5 +178,15 @@ export function describeCodec(c: CodecInfo): string {
     const p = fmtpParams(c.fmtp);
     return `${c.mimeType} (profile-level-id=${p.get("profile-level-id") ?? "?"}, packetization-mode=${p.get("packetization-mode") ?? "0"})`;
   }
+  if (codecName(c.mimeType) === "h265") {
+    const p = h265Profile(c.fmtp);
+    return `${c.mimeType} (profile-id=${p.profileId}, tier-flag=${p.tier}, level-id=${p.level})`;
+  }
   return c.mimeType;
+}
+
+/** The video or audio codecs a viewer's section offers, by name, for that error: "VP8, H264". */
+export function offeredCodecNames(media: OfferedMedia): string {
+  const names = [...new Set(media.codecs.map((c) => c.name).filter((n) => !/^(rtx|red|ulpfec|flexfec-03)$/i.test(n)))];
+  return names.length === 0 ? "nothing" : names.join(", ");
 }

@@ -91,13 +91,16 @@ export async function waitGatheringComplete(pc: RTCPeerConnection, timeoutMs = 5
 
 /**
  * With ANNOUNCED_IPS, each host candidate is replaced by one per announced IP on the same port (werift binds
- * 0.0.0.0, so traffic to any of them reaches the socket).
+ * 0.0.0.0, so traffic to any of them reaches the socket). Duplicates are dropped within a media section only: an
+ * answer to an offer without BUNDLE (GStreamer's default) has an ICE agent per section, all on the mux's one
+ * port, and each section needs its own copy of the candidate.
  */
 export function rewriteCandidates(sdp: string, announcedIps: readonly string[]): string {
   const lines = sdp.split("\r\n");
   const out: string[] = [];
   const seen = new Set<string>();
   for (const line of lines) {
+    if (line.startsWith("m=")) seen.clear();
     const m = /^a=candidate:(\S+) (\d+) (udp|tcp) (\d+) (\S+) (\d+) typ host(.*)$/i.exec(line);
     if (!m) {
       out.push(line);

@@ -97,7 +97,7 @@ export class RtpSendPath implements ReportingStream {
   /** Finds the keys and the peer's address; called when the viewer connects and once a second after. */
   refresh(): void {
     if (this.#closed || this.#reports === undefined) return;
-    const target = mediaTarget(this.#pc);
+    const target = mediaTarget(this.#pc, this.#state.dtlsTransport);
     const keys = localSrtpKeys(this.#state.dtlsTransport);
     const payloadType = this.#state.codec?.payloadType;
     if (!target || !keys || payloadType === undefined) {

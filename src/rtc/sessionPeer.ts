@@ -22,7 +22,8 @@ export class SessionPeer {
   /** Changes on every ICE restart; PATCH with another If-Match gets 412. */
   etag = newEtag();
   #remoteSdp = "";
-  #remoteUfrag: string | undefined;
+  /** The client's ICE ufrags: one per media section when its offer bundles nothing (GStreamer's default). */
+  #remoteUfrags = new Set<string>();
   readonly #config: Config;
   readonly #mux: UdpMux | undefined;
 
@@ -51,12 +52,13 @@ export class SessionPeer {
     const sdp = pc.localDescription?.sdp;
     if (!sdp) throw new NegotiationError("werift produced no answer");
     this.#remoteSdp = offerSdp;
-    this.#remoteUfrag = /a=ice-ufrag:(\S+)/.exec(offerSdp)?.[1];
+    this.#remoteUfrags = new Set([...offerSdp.matchAll(/a=ice-ufrag:(\S+)/g)].map((m) => m[1] as string));
     return rewriteCandidates(sdp, this.#config.announcedIps);
   }
 
-  get remoteUfrag(): string | undefined {
-    return this.#remoteUfrag;
+  /** Whether a PATCH's ufrag is one of the current ICE sessions' (a trickle) rather than new (a restart). */
+  isRemoteUfrag(ufrag: string): boolean {
+    return this.#remoteUfrags.has(ufrag);
   }
 
   /** Trickled candidates from the client (RFC 9725 §4.3.1). */
@@ -84,7 +86,7 @@ export class SessionPeer {
       throw new NegotiationError(String(err));
     }
     this.#remoteSdp = offer;
-    this.#remoteUfrag = frag.ufrag;
+    this.#remoteUfrags = new Set([frag.ufrag]);
     registerIceCredentials(pc);
     await this.addCandidates(frag);
     // werift's connect() skips transports whose DTLS is still connected, so a restarted ICE agent would answer

@@ -118,6 +118,11 @@ export function iceConnections(pc: RTCPeerConnection): IceConnectionView[] {
   return pc.iceTransports.map((t) => t.connection as unknown as IceConnectionView);
 }
 
+/** The ICE connection of one DTLS transport (a sender's): its own agent, when the peer bundles nothing. */
+export function iceConnectionOf(dtlsTransport: unknown): IceConnectionView | undefined {
+  return (dtlsTransport as { iceTransport?: { connection?: IceConnectionView } } | undefined)?.iceTransport?.connection;
+}
+
 /** werift's UDP socket factory: every ICE agent's host candidates get their transport from init(). */
 export interface UdpTransportClass {
   init(type: string, options?: unknown): Promise<unknown>;

@@ -8,7 +8,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { RTCPeerConnection } from "werift";
 import { MuxTransport, type UdpMux } from "./udpMux.ts";
-import { iceConnections, udpTransportClass } from "./weriftInternals.ts";
+import { iceConnectionOf, iceConnections, udpTransportClass } from "./weriftInternals.ts";
 
 export interface MediaTarget {
   transport: MuxTransport;
@@ -61,9 +61,13 @@ export function registerIceCredentials(pc: RTCPeerConnection): void {
   }
 }
 
-/** Where this peer's media goes now: the nominated pair's remote address on a mux transport. */
-export function mediaTarget(pc: RTCPeerConnection): MediaTarget | undefined {
-  for (const c of iceConnections(pc)) {
+/**
+ * Where this peer's media goes now: the nominated pair's remote address on a mux transport. With `dtlsTransport`
+ * (a sender's), the pair of that transport's own ICE agent: a peer that bundles nothing has one per section.
+ */
+export function mediaTarget(pc: RTCPeerConnection, dtlsTransport?: unknown): MediaTarget | undefined {
+  const own = iceConnectionOf(dtlsTransport);
+  for (const c of own === undefined ? iceConnections(pc) : [own]) {
     const pair = c.nominated;
     const transport = pair?.protocol.transport;
     if (pair && transport instanceof MuxTransport && !transport.closed) {

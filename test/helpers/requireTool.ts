@@ -1,6 +1,6 @@
-// The machine tools the tests drive (a real Chromium, ffmpeg, ffprobe, redis-server, GStreamer): a test that needs
-// one fails, saying what to install, instead of being skipped. .ci/run installs them all.
-import { execFileSync } from "node:child_process";
+// The machine tools the tests drive (a real Chromium, ffmpeg, ffprobe, redis-server): a test that needs one fails,
+// saying what to install, instead of being skipped (GStreamer's helper does the same for its Python bindings).
+// .ci/run installs them all.
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 
@@ -10,7 +10,6 @@ const TOOLS = {
   ffmpeg: { path: process.env.FFMPEG_PATH, apt: "ffmpeg" },
   ffprobe: { path: undefined, apt: "ffmpeg" },
   "redis-server": { path: undefined, apt: "redis-server" },
-  "gst-launch-1.0": { path: undefined, apt: "gstreamer1.0-tools" },
 } as const satisfies Record<string, { path: string | undefined; apt: string }>;
 
 export type Tool = keyof typeof TOOLS;
@@ -44,15 +43,4 @@ export function requireTool(name: Tool): string {
   }
   found.set(name, path);
   return path;
-}
-
-/** Python's GObject bindings for GStreamer (the GStreamer WHIP client tests): the system python3 must import gi. */
-export function requireGstPython(): string {
-  const python = "/usr/bin/python3";
-  try {
-    execFileSync(python, ["-c", "import gi; gi.require_version('Gst', '1.0'); from gi.repository import Gst"], { stdio: "ignore" });
-  } catch {
-    throw new Error("GStreamer's Python bindings are needed by these tests: apt-get install python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-plugins-bad-1.0 gstreamer1.0-plugins-bad gstreamer1.0-nice, or run .ci/run");
-  }
-  return python;
 }

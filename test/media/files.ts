@@ -121,6 +121,16 @@ export function h264AccessUnits(nals: Buffer[]): Buffer[][] {
   return aus;
 }
 
+/** Groups H265 NAL units into access units, each starting at an access unit delimiter (type 35; x265 aud=1). */
+export function h265AccessUnits(nals: Buffer[]): Buffer[][] {
+  const aus: Buffer[][] = [];
+  for (const nal of nals) {
+    if ((((nal[0] as number) >> 1) & 0x3f) === 35 || aus.length === 0) aus.push([]);
+    (aus[aus.length - 1] as Buffer[]).push(nal);
+  }
+  return aus;
+}
+
 export interface ProbeStream {
   codec_name: string;
   codec_type: string;
@@ -163,7 +173,7 @@ export async function decodedHashes(file: string, extraInput: string[] = []): Pr
 
 export const MEDIA_CACHE = join(tmpdir(), "roomcast-test-media-v1");
 
-export type SourceKind = "vp8" | "vp9" | "av1" | "h264" | "opus";
+export type SourceKind = "vp8" | "vp9" | "av1" | "h264" | "h265" | "opus";
 
 const ENCODE: Record<SourceKind, { file: string; args: string[] }> = {
   vp8: {
@@ -183,6 +193,14 @@ const ENCODE: Record<SourceKind, { file: string; args: string[] }> = {
     args: [
       "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-pix_fmt", "yuv420p", "-c:v", "libx264", "-profile:v", "baseline",
       "-preset", "ultrafast", "-tune", "zerolatency", "-bf", "0", "-g", "30", "-x264-params", "aud=1", "-f", "h264",
+    ],
+  },
+  h265: {
+    file: "h265.h265",
+    // Like OBS's HEVC output for WHIP: no B-frames, a keyframe every second, VPS/SPS/PPS repeated before each.
+    args: [
+      "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-pix_fmt", "yuv420p", "-c:v", "libx265", "-preset", "ultrafast",
+      "-x265-params", "keyint=30:min-keyint=30:bframes=0:scenecut=0:aud=1:repeat-headers=1:log-level=error", "-f", "hevc",
     ],
   },
   opus: {

@@ -181,3 +181,45 @@ export function packetizeH264(nals: Buffer[], mtu = 1000): Buffer[] {
   flushStap();
   return out;
 }
+
+/**
+ * RFC 7798 without DONL: NAL units up to 100 bytes together in aggregation packets (AP, type 48), larger ones than
+ * `mtu` in fragmentation units (FU, type 49), the rest as single NAL unit packets.
+ */
+export function packetizeH265(nals: Buffer[], mtu = 1000): Buffer[] {
+  const out: Buffer[] = [];
+  let ap: Buffer[] = [];
+  const flushAp = () => {
+    if (ap.length === 1) out.push(ap[0] as Buffer);
+    else if (ap.length > 1) {
+      // The AP's header: F if any unit has it, the lowest LayerId and TID of its units (RFC 7798 §4.4.2).
+      const f = ap.some((n) => ((n[0] as number) & 0x80) !== 0) ? 0x80 : 0;
+      const layerId = Math.min(...ap.map((n) => (((n[0] as number) & 1) << 5) | ((n[1] as number) >> 3)));
+      const tid = Math.min(...ap.map((n) => (n[1] as number) & 7));
+      const header = Buffer.from([f | (48 << 1) | (layerId >> 5), ((layerId & 0x1f) << 3) | tid]);
+      out.push(Buffer.concat([header, ...ap.flatMap((n) => [Buffer.from([n.length >> 8, n.length & 0xff]), n])]));
+    }
+    ap = [];
+  };
+  for (const nal of nals) {
+    if (nal.length <= 100) {
+      ap.push(nal);
+      continue;
+    }
+    flushAp();
+    if (nal.length <= mtu) {
+      out.push(nal);
+      continue;
+    }
+    const h0 = nal[0] as number;
+    const h1 = nal[1] as number;
+    const type = (h0 >> 1) & 0x3f;
+    const parts = chunks(nal.subarray(2), mtu - 3);
+    parts.forEach((c, i) => {
+      const fuHeader = (i === 0 ? 0x80 : 0) | (i === parts.length - 1 ? 0x40 : 0) | type;
+      out.push(Buffer.concat([Buffer.from([(h0 & 0x81) | (49 << 1), h1, fuHeader]), c]));
+    });
+  }
+  flushAp();
+  return out;
+}

@@ -98,6 +98,22 @@ describe("rewriteCandidates", () => {
     expect(out.split("\r\n").filter((l) => l === "a=end-of-candidates")).toHaveLength(2);
   });
 
+  it("keeps each section's candidate in an answer without BUNDLE (one ICE agent per section on the one port)", () => {
+    // werift's answer to GStreamer's default offer: two ICE agents, both on the mux's port.
+    const section = (kind: string, mid: string, ufrag: string) => [
+      `m=${kind} 9 UDP/TLS/RTP/SAVPF 96`,
+      `a=candidate:1 1 udp 2130706431 172.17.0.2 40001 typ host generation 0 ufrag ${ufrag}`,
+      "a=end-of-candidates",
+      `a=ice-ufrag:${ufrag}`,
+      `a=mid:${mid}`,
+    ];
+    const sdp = ["v=0", ...section("video", "video0", "aaaa"), ...section("audio", "audio1", "bbbb"), ""].join("\r\n");
+    const out = rewriteCandidates(sdp, ["203.0.113.7"]);
+    const [, video, audio] = out.split(/\r\n(?=m=)/);
+    expect(candidates(video ?? "")).toEqual(["a=candidate:a040001 1 udp 2130706431 203.0.113.7 40001 typ host generation 0 ufrag aaaa"]);
+    expect(candidates(audio ?? "")).toEqual(["a=candidate:a040001 1 udp 2130706431 203.0.113.7 40001 typ host generation 0 ufrag bbbb"]);
+  });
+
   it("leaves srflx, prflx and relay candidates alone", () => {
     const sdp = [
       "a=candidate:5 1 udp 1694498815 198.51.100.9 40001 typ srflx raddr 0.0.0.0 rport 0",

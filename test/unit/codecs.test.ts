@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chooseViewerCodec, choosePublisherCodec, codecName, describeCodec, type CodecInfo } from "../../src/rtc/codecs.ts";
+import { chooseViewerCodec, choosePublisherCodec, codecName, describeCodec, offeredCodecNames, type CodecInfo } from "../../src/rtc/codecs.ts";
 import { parseOffer, type OfferedCodec, type OfferedMedia } from "../../src/rtc/sdp.ts";
 import { loadSdp } from "../fixtures/fixtures.ts";
 
@@ -229,6 +229,53 @@ describe("chooseViewerCodec", () => {
     expect(chooseViewerCodec(vp8, media("audio", [codec(96, "VP8")]))).toBeUndefined();
     // Same name at another clock rate is not the same codec.
     expect(chooseViewerCodec(vp8, media("video", [{ ...codec(96, "VP8"), clockRate: 8000 }]))).toBeUndefined();
+  });
+});
+
+describe("chooseViewerCodec, H265 (RFC 7798 profile-id / tier-flag / level-id)", () => {
+  const h265 = (pt: number, fmtp: string) => codec(pt, "H265", fmtp);
+  /** Chrome 136+ with hardware HEVC decoding: Main and Main 10 at level 6 (180). */
+  const CHROME_HEVC_VIEWER = media("video", [
+    codec(96, "VP8"),
+    h265(49, "level-id=180;profile-id=1;tier-flag=0;tx-mode=SRST"),
+    h265(51, "level-id=180;profile-id=2;tier-flag=0;tx-mode=SRST"),
+    h264(102, "42e01f", 1),
+  ]);
+  /** OBS's HEVC offer from libdatachannel: addH265Codec writes no fmtp (Main, level 3.1 by RFC 7798's defaults). */
+  const obs = publisherCodec(media("video", [codec(96, "H265")]));
+  const main41 = publisherCodec(media("video", [h265(98, "profile-id=1;level-id=123")]));
+  const main10 = publisherCodec(media("video", [h265(98, "profile-id=2;level-id=120;tier-flag=0")]));
+
+  it("gives a Main stream the viewer's Main entry, and a Main 10 stream its Main 10 entry", () => {
+    expect(obs.mimeType).toBe("video/H265");
+    expect(chooseViewerCodec(obs, CHROME_HEVC_VIEWER)).toMatchObject({ mimeType: "video/H265", payloadType: 49 });
+    expect(chooseViewerCodec(main41, CHROME_HEVC_VIEWER)?.payloadType).toBe(49);
+    expect(chooseViewerCodec(main10, CHROME_HEVC_VIEWER)).toMatchObject({ payloadType: 51, fmtp: "level-id=180;profile-id=2;tier-flag=0;tx-mode=SRST" });
+  });
+
+  it("prefers the entry whose level is nearest above the stream's", () => {
+    const viewer = media("video", [h265(100, "profile-id=1;level-id=180"), h265(101, "profile-id=1;level-id=123"), h265(102, "profile-id=1;level-id=93")]);
+    expect(chooseViewerCodec(main41, viewer)?.payloadType).toBe(101);
+    expect(chooseViewerCodec(obs, viewer)?.payloadType).toBe(102);
+  });
+
+  it("refuses a viewer whose H265 is another profile, a lower level or a lower tier, or that has no H265", () => {
+    expect(chooseViewerCodec(main10, media("video", [h265(49, "profile-id=1;level-id=180")]))).toBeUndefined();
+    expect(chooseViewerCodec(main41, media("video", [h265(49, "profile-id=1;level-id=93")]))).toBeUndefined();
+    // A viewer without level-id decodes up to 3.1 (93), RFC 7798's default: enough for OBS's, not for 4.1.
+    expect(chooseViewerCodec(obs, media("video", [h265(49, "profile-id=1")]))?.payloadType).toBe(49);
+    expect(chooseViewerCodec(main41, media("video", [h265(49, "")]))).toBeUndefined();
+    const highTier = publisherCodec(media("video", [h265(98, "profile-id=1;tier-flag=1;level-id=120")]));
+    expect(chooseViewerCodec(highTier, media("video", [h265(49, "profile-id=1;tier-flag=0;level-id=180")]))).toBeUndefined();
+    expect(chooseViewerCodec(highTier, media("video", [h265(49, "profile-id=1;tier-flag=1;level-id=120")]))?.payloadType).toBe(49);
+    expect(chooseViewerCodec(obs, CHROMIUM_H264_VIEWER)).toBeUndefined();
+  });
+
+  it("names the stream's profile, tier and level, and what the viewer offers, for the 400", () => {
+    expect(describeCodec(obs)).toBe("video/H265 (profile-id=1, tier-flag=0, level-id=93)");
+    expect(describeCodec(main10)).toBe("video/H265 (profile-id=2, tier-flag=0, level-id=120)");
+    expect(offeredCodecNames(CHROMIUM_H264_VIEWER)).toBe("VP8, H264");
+    expect(offeredCodecNames(media("video", []))).toBe("nothing");
   });
 });
 

@@ -120,7 +120,7 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
       throw err;
     }
     const ifMatch = c.req.header("if-match")?.trim();
-    const restart = frag.ufrag !== undefined && frag.ufrag !== session.peer.remoteUfrag;
+    const restart = frag.ufrag !== undefined && !session.peer.isRemoteUfrag(frag.ufrag);
     if (restart) {
       // An ICE restart must say If-Match: "*" (RFC 9725 §4.3.2); new credentials without it are not a trickle.
       if (ifMatch !== "*") throw new HttpError(ifMatch === undefined ? 422 : 412, "ICE restart needs If-Match: \"*\"");

@@ -1,4 +1,4 @@
-// H264 Annex-B elementary stream: access units back to back, each already starting with a start code. The format
+// H264/H265 Annex-B elementary stream: access units back to back, each already starting with a start code. The format
 // has no timestamps, so the writer also keeps an index (offset, size, RTP time) for the mkv remux.
 import type { WriteOp } from "./ops.ts";
 

@@ -1,7 +1,7 @@
-// What each video RTP payload format (VP8, VP9, AV1, H264) tells the frame assembler.
+// What each video RTP payload format (VP8, VP9, AV1, H264, H265) tells the frame assembler.
 
 export interface AssembledFrame {
-  /** The frame as the codec's file formats store it (VP8/VP9 frame, AV1 temporal unit, H264 Annex-B access unit). */
+  /** The frame as the codec's file formats store it (VP8/VP9 frame, AV1 temporal unit, H264/H265 Annex-B access unit). */
   data: Buffer;
   /** Decodable on its own: a recording may start here or resume here after loss. */
   keyframe: boolean;
@@ -10,7 +10,7 @@ export interface AssembledFrame {
 }
 
 export interface VideoPayloadFormat {
-  readonly codec: "VP8" | "VP9" | "AV1" | "H264";
+  readonly codec: "VP8" | "VP9" | "AV1" | "H264" | "H265";
   /** Whether this payload begins a frame, so nothing of the frame came before it. */
   isFrameStart(payload: Uint8Array): boolean;
   /** Joins one frame's payloads, in sequence order and complete, into the frame; undefined when malformed. */

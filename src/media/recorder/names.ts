@@ -3,13 +3,15 @@
 // same second gets `-2`, `-3` after the seconds. Only names of these shapes are ever listed, served or deleted.
 import { ROOM_NAME } from "../../config.ts";
 
-export type TrackExt = "ivf" | "ogg" | "h264";
+export type TrackExt = "ivf" | "ogg" | "h264" | "h265";
 export type RecordExt = TrackExt | "mkv";
 
 export const CONTENT_TYPES: Record<RecordExt, string> = {
   ivf: "video/x-ivf",
   ogg: "audio/ogg",
   h264: "video/h264",
+  // RFC 7798's media type; browsers and players do not sniff it, so a download is what it gets.
+  h265: "video/h265",
   mkv: "video/x-matroska",
 };
 
@@ -21,7 +23,7 @@ export interface ParsedRecordName {
   unixSeconds: number;
 }
 
-const TRACK = /^(.+)_(audio|video)(\d{1,3})_(\d{1,12})(?:-\d{1,4})?\.(ivf|ogg|h264)$/;
+const TRACK = /^(.+)_(audio|video)(\d{1,3})_(\d{1,12})(?:-\d{1,4})?\.(ivf|ogg|h264|h265)$/;
 const SESSION = /^(.+)_(\d{1,12})(?:-\d{1,4})?\.mkv$/;
 
 export function parseRecordName(name: string): ParsedRecordName | undefined {
@@ -48,7 +50,7 @@ export function sessionFileName(room: string, stem: string): string {
   return `${room}_${stem}.mkv`;
 }
 
-/** Work files (the remux's output before its rename, H264 wrapped for ffmpeg) are hidden: never listed or served. */
+/** Work files (the remux's output before its rename, H264/H265 wrapped for ffmpeg) are hidden: never listed or served. */
 export function tempFileName(final: string, what: string): string {
   return `.${final}.${what}.tmp`;
 }

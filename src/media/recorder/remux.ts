@@ -1,10 +1,12 @@
 // One .mkv per session from its track files, by ffmpeg without re-encoding. Tracks are lined up by the wall clock
 // of their first sample: the sender's (RTCP sender reports) when every track has one, else ours (arrival times).
-// H264 has no timestamps in Annex-B, so it is handed to ffmpeg wrapped in IVF with the recorded frame times.
+// H264 and H265 have no timestamps in Annex-B, so they are handed to ffmpeg with the recorded frame times: H264
+// wrapped in IVF, H265 in MPEG-TS (ffmpeg's IVF reader does not know HEVC).
 import { open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../../log.ts";
 import { ivfHeader, IVF_FRAME_HEADER_SIZE } from "../container/ivf.ts";
+import { MpegTsWriter } from "../container/mpegts.ts";
 import { runFfmpeg } from "../ffmpeg.ts";
 import { tempFileName } from "./names.ts";
 import type { TrackResult } from "./trackRecorder.ts";
@@ -74,6 +76,31 @@ async function wrapH264(track: TrackResult, dir: string): Promise<string> {
   return out;
 }
 
+/** Writes `track`'s H265 Annex-B file as MPEG-TS, each access unit at its recorded time, next to it. */
+async function wrapH265(track: TrackResult, dir: string): Promise<string> {
+  const index = track.index;
+  if (!index || index.overflowed || index.length === 0) throw new Error("no frame index for the H265 file");
+  const out = join(dir, tempFileName(track.name, "ts"));
+  const src = await open(track.path, "r");
+  const dst = await open(out, "w", 0o600);
+  try {
+    const ts = new MpegTsWriter("h265");
+    const first = (index.at(0) as { timestamp: number }).timestamp;
+    await dst.write(ts.header());
+    for (let i = 0; i < index.length; i++) {
+      const f = index.at(i) as { offset: number; size: number; timestamp: number };
+      const data = Buffer.allocUnsafe(f.size);
+      const { bytesRead } = await src.read(data, 0, f.size, f.offset);
+      if (bytesRead !== f.size) throw new Error("H265 file is shorter than its index");
+      await dst.write(ts.frame(data, f.timestamp - first));
+    }
+  } finally {
+    await src.close();
+    await dst.close();
+  }
+  return out;
+}
+
 export interface RemuxOptions {
   ffmpeg: string;
   dir: string;
@@ -96,9 +123,9 @@ export async function remuxSession(opts: RemuxOptions): Promise<RemuxResult> {
     const args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y"];
     for (const { track, offsetSec } of offsets) {
       let input = track.path;
-      const format = track.ext === "ogg" ? "ogg" : "ivf";
-      if (track.ext === "h264") {
-        input = await wrapH264(track, opts.dir);
+      const format = track.ext === "ogg" ? "ogg" : track.ext === "h265" ? "mpegts" : "ivf";
+      if (track.ext === "h264" || track.ext === "h265") {
+        input = await (track.ext === "h264" ? wrapH264(track, opts.dir) : wrapH265(track, opts.dir));
         temps.push(input);
       }
       args.push("-itsoffset", offsetSec.toFixed(3), "-f", format, "-i", input);

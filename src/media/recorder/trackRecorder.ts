@@ -13,6 +13,7 @@ import type { WriteOp } from "../container/ops.ts";
 import { Av1Format } from "../depacketize/av1.ts";
 import type { VideoPayloadFormat } from "../depacketize/format.ts";
 import { H264Format } from "../depacketize/h264.ts";
+import { H265Format, h265ParameterSetsFromFmtp } from "../depacketize/h265.ts";
 import { OpusDepacketizer, type AudioPacket } from "../depacketize/opus.ts";
 import { VideoDepacketizer, type VideoOutput } from "../depacketize/video.ts";
 import { Vp8Format } from "../depacketize/vp8.ts";
@@ -75,7 +76,7 @@ export interface TrackRecorderOptions {
 }
 
 type Pipeline =
-  | { kind: "video"; ext: "ivf" | "h264"; depacketizer: VideoDepacketizer<RtpLike>; ivf?: IvfWriter; annexb?: AnnexBWriter }
+  | { kind: "video"; ext: "ivf" | "h264" | "h265"; depacketizer: VideoDepacketizer<RtpLike>; ivf?: IvfWriter; annexb?: AnnexBWriter }
   | { kind: "audio"; ext: "ogg"; depacketizer: OpusDepacketizer<RtpLike>; ogg: OggOpusWriter };
 
 const IVF: Record<string, { fourcc: IvfFourcc; format: () => VideoPayloadFormat }> = {
@@ -84,11 +85,12 @@ const IVF: Record<string, { fourcc: IvfFourcc; format: () => VideoPayloadFormat 
   av1: { fourcc: "AV01", format: () => new Av1Format() },
 };
 
-/** The file extension a codec is recorded to, or undefined when roomcast does not record it (H265). */
+/** The file extension a codec is recorded to, or undefined when roomcast does not record it. */
 export function recordExtension(mimeType: string): TrackExt | undefined {
   const name = (mimeType.split("/")[1] ?? "").toLowerCase();
   if (name in IVF) return "ivf";
   if (name === "h264") return "h264";
+  if (name === "h265") return "h265";
   if (name === "opus") return "ogg";
   return undefined;
 }
@@ -103,6 +105,12 @@ function createPipeline(track: RecordableTrack): Pipeline | undefined {
   if (name === "h264") {
     const depacketizer = new VideoDepacketizer<RtpLike>(new H264Format(), { clockRate: track.codec.clockRate });
     return { kind: "video", ext: "h264", depacketizer, annexb: new AnnexBWriter() };
+  }
+  if (name === "h265") {
+    // Parameter sets from the offer's fmtp, so a stream whose first IRAP lacks them still starts the file.
+    const format = new H265Format(h265ParameterSetsFromFmtp(track.codec.fmtp));
+    const depacketizer = new VideoDepacketizer<RtpLike>(format, { clockRate: track.codec.clockRate });
+    return { kind: "video", ext: "h265", depacketizer, annexb: new AnnexBWriter() };
   }
   if (name === "opus") {
     const stereo = /(?:^|;)\s*stereo=1\s*(?:;|$)/.test(track.codec.fmtp);

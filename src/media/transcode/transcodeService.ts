@@ -49,6 +49,15 @@ export function transcodableCodec(codec: { mimeType: string; fmtp: string }): So
   return `${codec.mimeType} is not transcoded (H264 and VP8 are)`;
 }
 
+/** Why a publish asking for `ladder` gets no transcoder (the room API shows it), or undefined when it gets one. */
+export function notTranscodedReason(video: Pick<TranscodeSource, "codec" | "simulcast"> | undefined, ladder: Ladder): string | undefined {
+  if (ladder.length === 0) return undefined;
+  if (!video) return "a ladder was asked for, but the publisher sends no video";
+  if (video.simulcast) return "the publisher sends simulcast layers; those are used instead of a ladder";
+  const codec = transcodableCodec(video.codec);
+  return codec === "h264" || codec === "vp8" ? undefined : codec;
+}
+
 export class TranscodeService {
   readonly #deps: TranscodeServiceDeps;
   readonly #log: Logger;
@@ -146,18 +155,11 @@ export class TranscodeService {
   attach(opts: { room: string; video: TranscodeSource | undefined; ladder: Ladder; log: Logger }): Transcoder | undefined {
     if (opts.ladder.length === 0) return undefined;
     void this.init();
+    const skipped = notTranscodedReason(opts.video, opts.ladder);
     const video = opts.video;
-    if (!video) {
-      opts.log.info("a ladder was asked for, but the publisher sends no video");
-      return undefined;
-    }
-    if (video.simulcast) {
-      opts.log.info("the publisher sends simulcast layers; those are used instead of a ladder");
-      return undefined;
-    }
-    const codec = transcodableCodec(video.codec);
-    if (codec !== "h264" && codec !== "vp8") {
-      opts.log.info({ reason: codec }, "room not transcoded");
+    const codec = video && transcodableCodec(video.codec);
+    if (skipped !== undefined || !video || (codec !== "h264" && codec !== "vp8")) {
+      opts.log.info({ reason: skipped }, "room not transcoded");
       return undefined;
     }
     const transcoder = new Transcoder({

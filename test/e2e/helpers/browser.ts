@@ -21,6 +21,8 @@ export const CHROMIUM_ARGS = [
   "--use-fake-ui-for-media-stream",
   "--use-fake-device-for-media-stream",
   "--allow-loopback-in-peer-connection",
+  // A viewer that plays its sound (playInPage's audible) starts without a click.
+  "--autoplay-policy=no-user-gesture-required",
   // Plain host candidates rather than mDNS names the server could not resolve.
   "--disable-features=WebRtcHideLocalIpsWithMdns",
   // Background tabs throttle timers and rendering; every page here must run at full speed.
@@ -289,25 +291,32 @@ export async function outboundVideoStats(page: Page): Promise<{ encodings: Publi
 }
 
 /**
- * Plays the room over WHEP with recvonly video and audio transceivers, and shows the stream in a muted autoplaying
+ * Plays the room over WHEP with recvonly video and audio transceivers, and shows the stream in an autoplaying (muted
+ * unless audible)
  * <video> that fills the page. Records every connection, ICE and DTLS state change with its wall-clock time.
  */
 export async function playInPage(
   page: Page,
   serverUrl: string,
   room: string,
-  opts: { token?: string; /** A simulcast or transcoded layer, as WHEP `?layer=`. */ layer?: string } = {},
+  opts: {
+    token?: string;
+    /** A simulcast or transcoded layer, as WHEP `?layer=`. */
+    layer?: string;
+    /** Play the sound (the element unmuted): Chromium measures inbound audioLevel only for audio it plays out. */
+    audible?: boolean;
+  } = {},
 ): Promise<PageSession> {
   const query = opts.layer === undefined ? "" : `?layer=${encodeURIComponent(opts.layer)}`;
   const url = `${serverUrl}/api/whep/play/${encodeURIComponent(room)}${query}`;
   const result = await page.evaluate(
-    async ({ url, token }) => {
+    async ({ url, token, audible }) => {
       document.body.innerHTML = "";
       document.body.style.margin = "0";
       document.body.style.background = "#000";
       const video = document.createElement("video");
       video.id = "viewer";
-      video.muted = true;
+      video.muted = !audible;
       video.autoplay = true;
       video.playsInline = true;
       video.style.width = "640px";
@@ -336,7 +345,7 @@ export async function playInPage(
       window.__rc = { pc, location: signalled.location, stream, events, postedAt: signalled.postedAt };
       return signalled;
     },
-    { url, token: opts.token },
+    { url, token: opts.token, audible: opts.audible === true },
   );
   const { link, ...session } = result;
   const { links, url: layerUrl } = parseLinks(link, LAYER_REL, url);
@@ -376,6 +385,10 @@ export interface InboundVideoStats {
 export interface InboundAudioStats {
   packetsReceived: number;
   totalAudioEnergy: number;
+  /** Samples the jitter buffer has played out: rises only while audio is received and decoded. */
+  totalSamplesReceived: number;
+  /** 0..1, the last decoded audio's level: 0 for silence or no audio. */
+  audioLevel: number;
   mimeType: string;
   senderReports: number;
 }
@@ -419,7 +432,14 @@ export async function inboundStats(page: Page): Promise<PageInboundStats> {
           senderReports: reports.video ?? 0,
         };
       } else if (s.kind === "audio") {
-        audio = { packetsReceived: n("packetsReceived"), totalAudioEnergy: n("totalAudioEnergy"), mimeType: mime(s.codecId), senderReports: reports.audio ?? 0 };
+        audio = {
+          packetsReceived: n("packetsReceived"),
+          totalAudioEnergy: n("totalAudioEnergy"),
+          totalSamplesReceived: n("totalSamplesReceived"),
+          audioLevel: n("audioLevel"),
+          mimeType: mime(s.codecId),
+          senderReports: reports.audio ?? 0,
+        };
       }
     });
     return { video, audio, connectionState: rc.pc.connectionState };

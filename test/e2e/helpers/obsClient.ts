@@ -74,7 +74,7 @@ export interface ObsPublisher {
   close(opts?: { delete?: boolean }): Promise<number | undefined>;
 }
 
-function waitGathered(pc: PeerConnection, timeoutMs: number): Promise<void> {
+export function waitGathered(pc: PeerConnection, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     if (pc.gatheringState() === "complete") return resolve();
     const timer = setTimeout(() => reject(new Error(`libdatachannel did not finish gathering in ${timeoutMs} ms`)), timeoutMs);
@@ -87,7 +87,7 @@ function waitGathered(pc: PeerConnection, timeoutMs: number): Promise<void> {
   });
 }
 
-function waitConnected(pc: PeerConnection, timeoutMs: number, states: string[]): Promise<void> {
+export function waitConnected(pc: PeerConnection, timeoutMs: number, states: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const check = () => {
@@ -103,7 +103,7 @@ function waitConnected(pc: PeerConnection, timeoutMs: number, states: string[]):
   });
 }
 
-function waitTracksOpen(tracks: (Track | undefined)[], timeoutMs: number): Promise<void> {
+export function waitTracksOpen(tracks: (Track | undefined)[], timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const check = () => {
@@ -115,14 +115,14 @@ function waitTracksOpen(tracks: (Track | undefined)[], timeoutMs: number): Promi
   });
 }
 
-async function postOffer(url: string, sdp: string, token?: string): Promise<{ status: number; body: string; location: string | null }> {
+export async function postOffer(url: string, sdp: string, token?: string): Promise<{ status: number; body: string; location: string | null }> {
   const headers: Record<string, string> = { "Content-Type": "application/sdp" };
   if (token) headers.Authorization = `Bearer ${token}`;
   const res = await fetch(url, { method: "POST", body: sdp, headers });
   return { status: res.status, body: await res.text(), location: res.headers.get("location") };
 }
 
-function randomSsrc(): number {
+export function randomSsrc(): number {
   return (Math.floor(Math.random() * 0xfffffff0) + 1) >>> 0;
 }
 

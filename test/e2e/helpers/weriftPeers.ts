@@ -21,13 +21,17 @@ export function videoCodec(name: VideoCodec, profile = "42e01f"): RTCRtpCodecPar
   });
 }
 
-function newPeer(video: RTCRtpCodecParameters[]): RTCPeerConnection {
+/** "disable" offers no BUNDLE group: a transport, ICE credentials and candidates per section. */
+type PeerBundlePolicy = "max-bundle" | "disable";
+
+function newPeer(video: RTCRtpCodecParameters[], bundlePolicy: PeerBundlePolicy = "max-bundle"): RTCPeerConnection {
   return new RTCPeerConnection({
     codecs: { video, audio: [useOPUS()] },
     iceServers: [],
     iceUseIpv6: false,
     iceAdditionalHostAddresses: ["127.0.0.1"],
-    bundlePolicy: "max-bundle",
+    // werift's own "disable" is not in its public RTCBundlePolicy type, though the constructor takes it.
+    bundlePolicy: bundlePolicy as "max-bundle",
   });
 }
 
@@ -181,9 +185,16 @@ export interface WeriftViewer {
 export async function play(
   base: string,
   room: string,
-  opts: { codecs?: RTCRtpCodecParameters[]; token?: string; connectTimeoutMs?: number } = {},
+  opts: {
+    codecs?: RTCRtpCodecParameters[];
+    token?: string;
+    connectTimeoutMs?: number;
+    bundlePolicy?: PeerBundlePolicy;
+    /** Sees every RTP packet as it arrives, before the helper's own counting. */
+    onRtp?: (kind: string, rtp: RtpPacket) => void;
+  } = {},
 ): Promise<WeriftViewer> {
-  const pc = newPeer(opts.codecs ?? [videoCodec("VP8"), videoCodec("H264")]);
+  const pc = newPeer(opts.codecs ?? [videoCodec("VP8"), videoCodec("H264")], opts.bundlePolicy);
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });
   const viewer: WeriftViewer = {
@@ -205,6 +216,7 @@ export async function play(
   };
   pc.onTrack.subscribe((track) => {
     track.onReceiveRtp.subscribe((rtp) => {
+      opts.onRtp?.(track.kind, rtp);
       viewer.payloadTypes.add(rtp.header.payloadType);
       if (track.kind === "audio") {
         viewer.audioPackets++;

@@ -8,15 +8,15 @@ import pino from "pino";
 import { describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../../src/config.ts";
 import { ffmpegCandidates, resolveFfmpeg } from "../../../src/media/ffmpeg.ts";
-import { parseRecordName } from "../../../src/media/recorder/names.ts";
+import { CONTENT_TYPES, parseRecordName } from "../../../src/media/recorder/names.ts";
 import { Recordings, type FinishedRecording } from "../../../src/media/recorder/recordings.ts";
 import { alignTracks } from "../../../src/media/recorder/remux.ts";
 import { RecordStore } from "../../../src/media/recorder/store.ts";
 import { ntpToUnixMs, TrackRecorder, type TrackResult } from "../../../src/media/recorder/trackRecorder.ts";
 import { Metrics } from "../../../src/metrics/metrics.ts";
-import { ffprobe, readIvf, readOgg, readSource, encodedSource } from "../../media/files.ts";
+import { decodedHashes, encodedSource, ffprobe, h265AccessUnits, readIvf, readOgg, readSource, splitAnnexB } from "../../media/files.ts";
 import { TestTrack } from "../../media/fakeTrack.ts";
-import { packetizeVp8, toRtp } from "../../media/packetize.ts";
+import { packetizeH265, packetizeVp8, toRtp } from "../../media/packetize.ts";
 
 const root = mkdtempSync(join(tmpdir(), "roomcast-recorder-"));
 let n = 0;
@@ -49,6 +49,16 @@ async function vp8Rtp(seconds = 2) {
   return toRtp(ivf.frames.map((f, i) => ({ payloads: packetizeVp8(f.data, i, 700), timestamp: 1000 + i * 3000 })));
 }
 
+/** 30 fps H265 (libx265, VPS/SPS/PPS before every IDR) as RTP; `strip` leaves the parameter sets out of the stream. */
+async function h265Rtp(opts: { strip?: boolean } = {}) {
+  const file = await encodedSource("h265", 2);
+  const aus = h265AccessUnits(splitAnnexB(readSource(file)));
+  const isParameterSet = (n: Buffer) => [32, 33, 34].includes(((n[0] as number) >> 1) & 0x3f);
+  const sets = aus[0]?.filter(isParameterSet) ?? [];
+  const frames = aus.map((au, i) => ({ payloads: packetizeH265(opts.strip ? au.filter((n) => !isParameterSet(n)) : au, 700), timestamp: 1000 + i * 3000 }));
+  return { file, rtp: toRtp(frames, { ssrc: 77 }), sets };
+}
+
 async function opusRtp(seconds = 2) {
   const packets = readOgg(readSource(await encodedSource("opus", seconds))).packets.slice(2);
   return toRtp(packets.map((p, i) => ({ payloads: [p.data], timestamp: 5000 + i * 960 })), { marker: "none", ssrc: 99 });
@@ -59,7 +69,9 @@ describe("record names", () => {
     expect(parseRecordName("demo_video0_1710123456.ivf")).toEqual({ room: "demo", kind: "video", ext: "ivf", unixSeconds: 1710123456 });
     expect(parseRecordName("a_video0_1_audio1_1710123456-2.ogg")).toMatchObject({ room: "a_video0_1", kind: "audio" });
     expect(parseRecordName("my-room_1710123456.mkv")).toMatchObject({ room: "my-room", kind: "session" });
-    for (const bad of ["../demo_video0_1.ivf", "demo_video0_1.txt", "de mo_video0_1.ivf", ".demo_1.mkv.mkv.tmp", "x/y_1.mkv", "demo.ivf"]) {
+    expect(parseRecordName("demo_video1_1710123456.h265")).toEqual({ room: "demo", kind: "video", ext: "h265", unixSeconds: 1710123456 });
+    expect(CONTENT_TYPES.h265).toBe("video/h265");
+    for (const bad of ["demo_video0_1.hevc", "demo_video0_1.265", "../demo_video0_1.ivf", "demo_video0_1.txt", "de mo_video0_1.ivf", ".demo_1.mkv.mkv.tmp", "x/y_1.mkv", "demo.ivf"]) {
       expect(parseRecordName(bad)).toBeUndefined();
     }
   });
@@ -225,6 +237,35 @@ describe("TrackRecorder", () => {
   });
 });
 
+describe("TrackRecorder, H265", () => {
+  it("starts a stream that never sends VPS/SPS/PPS from the offer's sprop-vps/sps/pps, and the file decodes", async () => {
+    const dir = freshDir();
+    const { rtp, sets } = await h265Rtp({ strip: true });
+    const [vps, sps, pps] = sets.map((n) => n.toString("base64"));
+    const track = new TestTrack("video", "video/H265", { fmtp: `level-id=93;profile-id=1;sprop-vps=${vps};sprop-sps=${sps};sprop-pps=${pps};tx-mode=SRST` });
+    const rec = new TrackRecorder(track, { dir, name: "s_video0_1.h265", log: logger().log, metrics: new Metrics(), onActive: () => undefined });
+    rec.start();
+    for (const p of rtp) track.send(p);
+    const result = await rec.close();
+    expect(result).toMatchObject({ ext: "h265", frames: 60, error: undefined });
+    const probe = await ffprobe(join(dir, "s_video0_1.h265"), { countFrames: true });
+    expect(probe.streams.map((s) => [s.codec_name, s.width, s.height, s.nb_read_frames])).toEqual([["hevc", 320, 240, "60"]]);
+    expect((await decodedHashes(join(dir, "s_video0_1.h265"))).errors).toBe("");
+  });
+
+  it("without parameter sets anywhere, writes nothing (no keyframe ever) and asks for one", async () => {
+    const dir = freshDir();
+    const { rtp } = await h265Rtp({ strip: true });
+    const track = new TestTrack("video", "video/H265");
+    const rec = new TrackRecorder(track, { dir, name: "n_video0_1.h265", log: logger().log, metrics: new Metrics(), onActive: () => undefined });
+    rec.start();
+    for (const p of rtp) track.send(p);
+    expect(await rec.close()).toMatchObject({ frames: 0, bytes: 0 });
+    expect(readdirSync(dir)).toEqual([]);
+    expect(track.keyframeRequests).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe("alignTracks", () => {
   const track = (name: string, arrival: number, sender?: number, skew?: [number, number]): TrackResult => ({
     name,
@@ -285,8 +326,9 @@ describe("Recordings", () => {
     expect(readdirSync(dir)).toEqual([]); // the old file alone was over the limit
     const video = new TestTrack("video", "video/VP8");
     const audio = new TestTrack("audio", "audio/opus", { fmtp: "minptime=10;useinbandfec=1;stereo=1" });
-    const h265 = new TestTrack("video", "video/H265", { index: 1 });
-    const session = recordings.startSession("room", [video, audio, h265], log);
+    // Every codec roomcast forwards is recorded; one it could not would be left out with a warning.
+    const unknown = new TestTrack("video", "video/H266", { index: 1 });
+    const session = recordings.startSession("room", [video, audio, unknown], log);
     expect(session?.files).toEqual(["room_video0_1750000000.ivf", "room_audio0_1750000000.ogg"]);
     const second = recordings.startSession("room", [new TestTrack("video", "video/VP8")], log);
     expect(second?.files).toEqual(["room_video0_1750000000-2.ivf"]);
@@ -319,6 +361,46 @@ describe("Recordings", () => {
     expect(await metricValue(metrics, "roomcast_record_files_deleted_total", { reason: "max_bytes" })).toBe(1);
     expect(lines.some((l) => l.msg === "track not recorded: no file format for this codec")).toBe(true);
     expect(recordings.startSession("room", [video], log)).toBeUndefined(); // closed
+  });
+
+  it("records H265 (OBS's HEVC) to Annex-B .h265 and remuxes it with Opus into the mkv, frames at their times", async () => {
+    const dir = freshDir();
+    const config = loadConfig({ RECORD_ENABLED: "true", RECORD_DIR: dir });
+    const metrics = new Metrics();
+    const { log } = logger();
+    const recordings = new Recordings({ config, metrics, log }, { now: () => 1_750_000_100_000 });
+    await recordings.start();
+    const video = new TestTrack("video", "video/H265");
+    const audio = new TestTrack("audio", "audio/opus");
+    const session = recordings.startSession("hevc", [video, audio], log);
+    expect(session?.files).toEqual(["hevc_video0_1750000100.h265", "hevc_audio0_1750000100.ogg"]);
+    const [{ file, rtp: v }, a] = await Promise.all([h265Rtp(), opusRtp()]);
+    // One second of no video after frame 29 (frames 30..59 sent 1 s late): the mkv keeps the gap, audio stays put.
+    for (const p of v) if (p.header.timestamp >= 1000 + 30 * 3000) p.header.timestamp += 90_000;
+    for (let i = 0; i < Math.max(v.length, a.length); i++) {
+      if (v[i]) video.send(v[i] as (typeof v)[number]);
+      if (a[i]) audio.send(a[i] as (typeof a)[number]);
+    }
+    session?.close();
+    await recordings.close(10_000);
+    expect(readdirSync(dir).sort()).toEqual(["hevc_1750000100.mkv", "hevc_audio0_1750000100.ogg", "hevc_video0_1750000100.h265"]);
+    // The .h265 is the encoder's NAL units, byte for byte, each after a 4-byte start code (x265 writes some with 3);
+    // it repeats its parameter sets, so nothing is inserted.
+    const fourByte = Buffer.concat(splitAnnexB(readSource(file)).flatMap((n) => [Buffer.from([0, 0, 0, 1]), n]));
+    expect(readFileSync(join(dir, "hevc_video0_1750000100.h265")).equals(fourByte)).toBe(true);
+    const raw = await ffprobe(join(dir, "hevc_video0_1750000100.h265"), { countFrames: true });
+    expect(raw.streams.map((s) => [s.codec_name, s.width, s.height, s.nb_read_frames])).toEqual([["hevc", 320, 240, "60"]]);
+    const mkv = await ffprobe(join(dir, "hevc_1750000100.mkv"), { countFrames: true });
+    expect(mkv.streams.map((s) => [s.codec_name, s.nb_read_frames])).toEqual([
+      ["hevc", "60"],
+      ["opus", String(a.length)],
+    ]);
+    expect([mkv.streams[0]?.width, mkv.streams[0]?.height]).toEqual([320, 240]);
+    // 60 frames at 30 fps plus the 1 s gap: 3 s of video.
+    expect(Number(mkv.format.duration)).toBeCloseTo(3, 1);
+    const decoded = await decodedHashes(join(dir, "hevc_1750000100.mkv"));
+    expect(decoded.errors).toBe("");
+    expect(await metricValue(metrics, "roomcast_record_remux_total", { result: "ok" })).toBe(1);
   });
 
   it("says at start when RECORD_DIR is not writable, and does not throw", async () => {

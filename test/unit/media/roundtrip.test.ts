@@ -1,4 +1,4 @@
-// Real encoded media (ffmpeg: libvpx, libaom, x264, libopus) packetized the way senders do, put through loss,
+// Real encoded media (ffmpeg: libvpx, libaom, x264, x265, libopus) packetized the way senders do, put through loss,
 // reordering, duplicates and wrap-around, recorded by the pure pipeline, and decoded again by ffmpeg: every written
 // frame must decode to exactly the picture or sound the encoder made.
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -12,16 +12,18 @@ import { applyOps } from "../../../src/media/container/ops.ts";
 import { Av1Format } from "../../../src/media/depacketize/av1.ts";
 import type { VideoPayloadFormat } from "../../../src/media/depacketize/format.ts";
 import { H264Format } from "../../../src/media/depacketize/h264.ts";
+import { H265Format } from "../../../src/media/depacketize/h265.ts";
 import { OpusDepacketizer } from "../../../src/media/depacketize/opus.ts";
 import { VideoDepacketizer } from "../../../src/media/depacketize/video.ts";
 import { Vp8Format } from "../../../src/media/depacketize/vp8.ts";
 import { Vp9Format } from "../../../src/media/depacketize/vp9.ts";
-import { decodedHashes, encodedSource, ffprobe, h264AccessUnits, readIvf, readOgg, readSource, splitAnnexB } from "../../media/files.ts";
-import { packetizeAv1, packetizeH264, packetizeVp8, packetizeVp9, toRtp, type TestRtp } from "../../media/packetize.ts";
+import { decodedHashes, encodedSource, ffprobe, h264AccessUnits, h265AccessUnits, readIvf, readOgg, readSource, splitAnnexB } from "../../media/files.ts";
+import { packetizeAv1, packetizeH264, packetizeH265, packetizeVp8, packetizeVp9, toRtp, type TestRtp } from "../../media/packetize.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "roomcast-roundtrip-"));
 
-type Kind = "vp8" | "vp9" | "vp9-flexible" | "av1" | "h264";
+type Kind = "vp8" | "vp9" | "vp9-flexible" | "av1" | "h264" | "h265";
+const annexB = (kind: Kind) => kind === "h264" || kind === "h265";
 
 interface Source {
   file: string;
@@ -36,6 +38,11 @@ async function source(kind: Kind): Promise<Source> {
     const file = await encodedSource("h264", 2);
     const aus = h264AccessUnits(splitAnnexB(readSource(file)));
     return { file, frames: aus.map((nals, i) => ({ payloads: packetizeH264(nals, 600), timestamp: (TS0 + i * 3000) >>> 0 })) };
+  }
+  if (kind === "h265") {
+    const file = await encodedSource("h265", 2);
+    const aus = h265AccessUnits(splitAnnexB(readSource(file)));
+    return { file, frames: aus.map((nals, i) => ({ payloads: packetizeH265(nals, 600), timestamp: (TS0 + i * 3000) >>> 0 })) };
   }
   const file = await encodedSource(kind === "vp9-flexible" ? "vp9" : kind, 2);
   const ivf = readIvf(readSource(file));
@@ -56,6 +63,7 @@ function formatFor(kind: Kind): { format: VideoPayloadFormat; fourcc?: IvfFourcc
   if (kind === "vp8") return { format: new Vp8Format(), fourcc: "VP80" };
   if (kind === "av1") return { format: new Av1Format(), fourcc: "AV01" };
   if (kind === "h264") return { format: new H264Format() };
+  if (kind === "h265") return { format: new H265Format() };
   return { format: new Vp9Format(), fourcc: "VP90" };
 }
 
@@ -86,10 +94,10 @@ function record(kind: Kind, packets: TestRtp[], name: string) {
   return { path, stats: d.stats, requests, ivf: ivf ? readIvf(file) : undefined };
 }
 
-describe.each<Kind>(["vp8", "vp9", "vp9-flexible", "av1", "h264"])("%s round trip", (kind) => {
+describe.each<Kind>(["vp8", "vp9", "vp9-flexible", "av1", "h264", "h265"])("%s round trip", (kind) => {
   it("records every frame exactly, through reordering, duplicates and both wrap points", async () => {
     const src = await source(kind);
-    const r = record(kind, jitter(toRtp(src.frames, { seq: SEQ0 })), `${kind}.${kind === "h264" ? "h264" : "ivf"}`);
+    const r = record(kind, jitter(toRtp(src.frames, { seq: SEQ0 })), `${kind}.${annexB(kind) ? kind : "ivf"}`);
     expect(r.stats.frames).toBe(60);
     expect(r.stats.lostPackets).toBe(0);
     const [want, got] = await Promise.all([decodedHashes(src.file), decodedHashes(r.path)]);
@@ -108,7 +116,7 @@ describe.each<Kind>(["vp8", "vp9", "vp9-flexible", "av1", "h264"])("%s round tri
     const packets = toRtp(src.frames, { seq: SEQ0 });
     // Lose the first packet of frame 10; frames 10..29 cannot decode, frame 30 is the next key frame.
     const lostIndex = src.frames.slice(0, 10).reduce((n, f) => n + f.payloads.length, 0);
-    const r = record(kind, packets.filter((_, i) => i !== lostIndex), `${kind}-loss.${kind === "h264" ? "h264" : "ivf"}`);
+    const r = record(kind, packets.filter((_, i) => i !== lostIndex), `${kind}-loss.${annexB(kind) ? kind : "ivf"}`);
     expect(r.stats.frames).toBe(40);
     // A frame that fit in the one lost packet is never seen at all, so 19 drops are counted rather than 20.
     const singlePacket = (src.frames[10]?.payloads.length ?? 0) === 1;

@@ -15,6 +15,7 @@ import {
 } from "werift";
 import {
   dtlsSocket,
+  iceConnectionOf,
   iceConnections,
   localSrtpContext,
   rawRtcp,
@@ -147,6 +148,8 @@ describe("werift's internals, as roomcast reads them", () => {
     expect(c.protocols.some((p) => typeof p.transport === "object")).toBe(true);
     expect(typeof c.nominated?.protocol.transport).toBe("object");
     expect([typeof c.nominated?.remoteAddr[0], typeof c.nominated?.remoteAddr[1]]).toEqual(["string", "number"]);
+    // A sender's DTLS transport leads to its own ICE agent's connection (the one of its section, unbundled).
+    expect(iceConnectionOf(senderState(sender).dtlsTransport)).toBe(c);
   });
 
   it("werift's UDP socket factory (udpTransportClass) has init()", () => {
