@@ -52,6 +52,8 @@ export class NodeDirectory implements Directory {
   #state: DirectoryState = "unavailable";
   #timer: ReturnType<typeof setInterval> | undefined;
   #beating: Promise<void> | undefined;
+  /** The other live nodes as of the last heartbeat: one missing from the next list is reported as node-left. */
+  #known: Set<NodeId> | undefined;
   #closed = false;
 
   constructor(backend: DirectoryBackend, opts: NodeDirectoryOptions) {
@@ -87,7 +89,10 @@ export class NodeDirectory implements Directory {
     const sink: BackendSink = {
       state: (state) => this.#onBackendState(state),
       message: ({ from, msg }) => {
-        if (!this.#closed) this.#listeners.emit("message", msg, from);
+        if (this.#closed) return;
+        // Heard once: a node-left from the bus is not reported again when the node list shows it gone.
+        if (msg.type === "node-left") this.#known?.delete(msg.node);
+        this.#listeners.emit("message", msg, from);
       },
     };
     await this.#backend.connect(sink, this.#opts.connectTimeoutMs ?? 5000);
@@ -175,6 +180,29 @@ export class NodeDirectory implements Directory {
     if (lost.length > 0) {
       this.#log.warn({ rooms: lost }, "rooms claimed by another node meanwhile");
       this.#listeners.emit("lost", lost);
+    }
+    await this.#watchNodes(id);
+  }
+
+  /**
+   * A node that dies without a word (a crash, a lost machine) says no node-left on the bus: its record expiring is
+   * the news, and every node reports it to its own listeners as if it had been said.
+   */
+  async #watchNodes(self: NodeId): Promise<void> {
+    let ids: Set<NodeId>;
+    try {
+      ids = new Set((await this.#backend.nodes()).map((n) => n.id));
+    } catch {
+      return;
+    }
+    if (this.#closed) return;
+    ids.delete(self);
+    const known = this.#known;
+    this.#known = ids;
+    for (const node of known ?? []) {
+      if (ids.has(node)) continue;
+      this.#log.info({ left: node }, "node gone from the directory");
+      this.#listeners.emit("message", { type: "node-left", node }, node);
     }
   }
 

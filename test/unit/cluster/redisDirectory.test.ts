@@ -131,6 +131,9 @@ describe("RedisDirectory", () => {
     await Promise.all([dead.start(), b.start()]);
     await dead.claim("orphan");
     await dead.refresh();
+    await b.refresh();
+    const heard: ClusterMessage[] = [];
+    b.on("message", (msg) => heard.push(msg));
     // The process "dies": its connection goes without a word, no leave, no more heartbeats.
     const diedAt = Date.now();
     await backend.close();
@@ -140,6 +143,8 @@ describe("RedisDirectory", () => {
     expect(Date.now() - diedAt).toBeLessThanOrEqual(3000 + 300);
     expect(await b.origin("orphan")).toBeUndefined();
     expect(await b.claim("orphan")).toEqual({ won: true });
+    // Nobody said it on the bus; b's own heartbeat saw the record gone and told its listeners.
+    await vi.waitFor(() => expect(heard).toEqual([{ type: "node-left", node: dead.nodeId }]), { timeout: 1500, interval: 20 });
   });
 
   it("removes a node that closes at once, with its claims and presence", async () => {
@@ -152,11 +157,18 @@ describe("RedisDirectory", () => {
     await a.refresh();
     expect((await b.rooms()).map((r) => r.name)).toEqual(["gone"]);
     const id = a.nodeId;
+    const heard: ClusterMessage[] = [];
+    b.on("message", (msg) => heard.push(msg));
     await a.close();
     expect((await b.nodes()).map((n) => n.id)).not.toContain(id);
     expect(await b.rooms()).toEqual([]);
     expect(await b.claim("gone")).toEqual({ won: true });
     await expect(a.claim("x")).rejects.toThrow(/closed/);
+    await vi.waitFor(() => expect(heard).toEqual([{ type: "room-closed", room: "gone", node: id }, { type: "node-left", node: id }]));
+    // Heard on the bus, so not reported a second time when b's heartbeat finds the record gone.
+    await b.refresh();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(heard).toHaveLength(2);
   });
 
   it("carries every bus message to every node, the sender included, and drops malformed ones", async () => {
