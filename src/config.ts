@@ -1,5 +1,7 @@
 // The one place that reads the environment. Everything else receives a typed, validated Config.
 import { isIP } from "node:net";
+import { availableParallelism } from "node:os";
+import { MAX_WORKERS, workerDirectPort, workerPortRange } from "./cluster/workerPlan.ts";
 import { LadderError, parseLadder, type Ladder } from "./media/transcode/ladder.ts";
 import { ENCODER_SETTINGS, type EncoderSetting } from "./media/transcode/encoderArgs.ts";
 
@@ -14,6 +16,7 @@ export interface IceServer {
 export interface Config {
   port: number;
   host: string;
+  cluster: ClusterConfig;
   authToken: string | undefined;
   roomTokens: ReadonlyMap<string, string>;
   jwtSecret: string | undefined;
@@ -79,6 +82,19 @@ export interface AuthHookConfig {
   failOpen: boolean;
 }
 
+/** How this process takes part in a cluster (docs/cluster.md). */
+export interface ClusterConfig {
+  /** WORKERS: node processes a supervisor starts, one per core; 1 = this process is the one node. */
+  workers: number;
+  /** In a node process the supervisor started: its index, and the port it alone listens on. */
+  worker: { index: number; directPort: number } | undefined;
+  redisUrl: string | undefined;
+  /** Signs the tokens nodes show each other; a supervisor without one makes a random one for its nodes. */
+  secret: string | undefined;
+  /** How clients reach this machine: scheme, host and port, no path. */
+  publicUrl: string | undefined;
+}
+
 export class ConfigError extends Error {
   constructor(
     readonly variable: string,
@@ -102,6 +118,11 @@ export const MAX_WEBHOOK_RECEIVERS = 16;
 export const ENV_VARS: readonly VarDoc[] = [
   { name: "PORT", def: "8080", doc: "HTTP(S) port" },
   { name: "HOST", def: "0.0.0.0", doc: "address to listen on" },
+  { name: "WORKERS", def: "1", doc: `node processes to run, one pinned to each core, all on PORT (each also on PORT+1+i): a number up to ${MAX_WORKERS}, or auto (one per core)` },
+  { name: "PUBLIC_URL", def: "", doc: "how clients reach this machine, for redirects and Location URLs: https://sfu-3.example.com:8443 (default http(s)://HOST:PORT)" },
+  { name: "REDIS_URL", def: "", doc: "redis:// or rediss:// URL of the Redis that nodes on many machines share as their directory (needs CLUSTER_SECRET)" },
+  { name: "CLUSTER_SECRET", def: "", doc: "secret (16 characters or more) that signs the tokens nodes show each other; with WORKERS alone, a random one" },
+  { name: "ROOMCAST_WORKER", def: "", doc: "set by the supervisor in the node processes it starts (their index); not for operators" },
   { name: "AUTH_TOKEN", def: "", doc: "token that opens every room" },
   { name: "ROOM_TOKENS", def: "", doc: "per-room tokens: room:token,room2:token2" },
   { name: "JWT_SECRET", def: "", doc: "HS256 secret for JWTs with claims room (name or *), exp, optional can" },
@@ -313,7 +334,48 @@ function encoderSetting(env: Env, name: string): EncoderSetting {
   return raw as EncoderSetting;
 }
 
-export function loadConfig(env: Env): Config {
+function clusterConfig(env: Env, port: number, rtcPortRange: [number, number] | undefined, cores: number): ClusterConfig {
+  const rawWorkers = str(env, "WORKERS")?.toLowerCase();
+  const workers = rawWorkers === "auto" ? Math.min(MAX_WORKERS, Math.max(1, cores)) : int(env, "WORKERS", 1, 1, MAX_WORKERS);
+  if (workers > 1 && rtcPortRange !== undefined && rtcPortRange[1] - rtcPortRange[0] + 1 < workers) {
+    throw new ConfigError("RTC_PORT_MAX", `WORKERS=${workers} needs a media port range of at least ${workers} ports, got ${rtcPortRange[0]}..${rtcPortRange[1]}`);
+  }
+  if (workers > 1 && port !== 0 && port + workers > 65535) {
+    throw new ConfigError("WORKERS", `the direct ports PORT+1..PORT+${workers} go past 65535 (PORT=${port})`);
+  }
+  let worker: ClusterConfig["worker"];
+  if (str(env, "ROOMCAST_WORKER") !== undefined) {
+    if (workers < 2) throw new ConfigError("ROOMCAST_WORKER", "is set by the supervisor, with WORKERS of 2 or more");
+    const index = int(env, "ROOMCAST_WORKER", 0, 0, workers - 1);
+    worker = { index, directPort: workerDirectPort(port, index) };
+  }
+  const redisUrl = str(env, "REDIS_URL");
+  if (redisUrl !== undefined && !/^rediss?:\/\/[^\s/]+(\/\d*)?$/.test(redisUrl)) {
+    throw new ConfigError("REDIS_URL", "must be a URL like redis://host:6379, redis://:password@host:6379/0 or rediss://host:6380");
+  }
+  const secret = str(env, "CLUSTER_SECRET");
+  if (secret !== undefined && secret.length < 16) throw new ConfigError("CLUSTER_SECRET", "must be at least 16 characters");
+  if (redisUrl !== undefined && secret === undefined) {
+    throw new ConfigError("CLUSTER_SECRET", "must be set with REDIS_URL: every node of the cluster needs the same one");
+  }
+  let publicUrl = str(env, "PUBLIC_URL");
+  if (publicUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(publicUrl);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.pathname !== "/" || url.search !== "" || url.hash !== "" || url.username !== "") {
+      throw new ConfigError("PUBLIC_URL", `must be an http(s) URL with a host and optional port only, like https://sfu.example.com:8443, got "${publicUrl}"`);
+    }
+    publicUrl = url.origin;
+  }
+  return { workers, worker, redisUrl, secret, publicUrl };
+}
+
+/** `machine.cores` stands for the cores this process may use; tests give it. */
+export function loadConfig(env: Env, machine: { cores: number } = { cores: availableParallelism() }): Config {
   const logLevel = (str(env, "LOG_LEVEL") ?? "info").toLowerCase();
   if (!LOG_LEVELS.includes(logLevel as LogLevel)) {
     throw new ConfigError("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`);
@@ -344,6 +406,10 @@ export function loadConfig(env: Env): Config {
     if (max < min) throw new ConfigError("RTC_PORT_MAX", `must be at least RTC_PORT_MIN (${min}), got ${max}`);
     rtcPortRange = [min, max];
   }
+  const port = int(env, "PORT", 8080, 0, 65535);
+  const cluster = clusterConfig(env, port, rtcPortRange, machine.cores);
+  // A node of several takes its own slice of the media range: the first free port of the slice.
+  if (cluster.worker && rtcPortRange) rtcPortRange = workerPortRange(rtcPortRange, cluster.worker.index, cluster.workers);
 
   const certFile = str(env, "TLS_CERT");
   const keyFile = str(env, "TLS_KEY");
@@ -364,8 +430,9 @@ export function loadConfig(env: Env): Config {
   }
 
   return {
-    port: int(env, "PORT", 8080, 0, 65535),
+    port,
     host,
+    cluster,
     authToken: str(env, "AUTH_TOKEN"),
     roomTokens: parseRoomTokens(env),
     jwtSecret: str(env, "JWT_SECRET"),

@@ -15,6 +15,11 @@ function configError(env: Env): ConfigError {
 const ALL_VARIABLES = [
   "PORT",
   "HOST",
+  "WORKERS",
+  "PUBLIC_URL",
+  "REDIS_URL",
+  "CLUSTER_SECRET",
+  "ROOMCAST_WORKER",
   "AUTH_TOKEN",
   "ROOM_TOKENS",
   "JWT_SECRET",
@@ -344,6 +349,78 @@ describe("loadConfig rejects bad values with a ConfigError naming the variable",
     expect(configError({ LOG_LEVEL: "loud" }).message).toContain('"loud"');
     expect(configError({ ANNOUNCED_IPS: "example.com" }).message).toContain('"example.com"');
     expect(configError({ ICE_SERVERS: "turn:turn.example.com:3478" }).message).toContain("without user:pass@");
+  });
+});
+
+describe("cluster configuration", () => {
+  const SECRET = "0123456789abcdef";
+
+  it("is one node with no cluster by default", () => {
+    expect(loadConfig({}).cluster).toEqual({ workers: 1, worker: undefined, redisUrl: undefined, secret: undefined, publicUrl: undefined });
+  });
+
+  it("reads WORKERS as a count, or auto as one per core", () => {
+    expect(loadConfig({ WORKERS: "4" }).cluster.workers).toBe(4);
+    expect(loadConfig({ WORKERS: "auto" }, { cores: 6 }).cluster.workers).toBe(6);
+    expect(loadConfig({ WORKERS: "AUTO" }, { cores: 1 }).cluster.workers).toBe(1);
+    expect(loadConfig({ WORKERS: "auto" }, { cores: 1000 }).cluster.workers).toBe(256);
+    for (const bad of ["0", "-1", "two", "1.5", "257"]) expect(configError({ WORKERS: bad }).variable).toBe("WORKERS");
+  });
+
+  it("needs a media port range of at least WORKERS ports when a range is set", () => {
+    expect(configError({ WORKERS: "4", RTC_PORT_MIN: "40000", RTC_PORT_MAX: "40002" }).message).toMatch(/RTC_PORT_MAX: WORKERS=4 needs a media port range of at least 4 ports, got 40000..40002/);
+    expect(loadConfig({ WORKERS: "4", RTC_PORT_MIN: "40000", RTC_PORT_MAX: "40003" }).rtcPortRange).toEqual([40000, 40003]);
+    expect(loadConfig({ WORKERS: "4" }).rtcPortRange).toBeUndefined();
+  });
+
+  it("refuses direct ports past 65535", () => {
+    expect(configError({ WORKERS: "8", PORT: "65530" }).variable).toBe("WORKERS");
+    expect(loadConfig({ WORKERS: "8", PORT: "0" }).cluster.workers).toBe(8);
+  });
+
+  it("gives a supervised node its index, its direct port and its slice of the media range", () => {
+    const env = { WORKERS: "3", PORT: "8080", RTC_PORT_MIN: "40000", RTC_PORT_MAX: "40009" };
+    const slices = [0, 1, 2].map((i) => loadConfig({ ...env, ROOMCAST_WORKER: String(i) }));
+    expect(slices.map((c) => c.cluster.worker)).toEqual([
+      { index: 0, directPort: 8081 },
+      { index: 1, directPort: 8082 },
+      { index: 2, directPort: 8083 },
+    ]);
+    expect(slices.map((c) => c.rtcPortRange)).toEqual([
+      [40000, 40002],
+      [40003, 40005],
+      [40006, 40009],
+    ]);
+    // PORT stays the shared port every node answers on.
+    expect(slices.every((c) => c.port === 8080)).toBe(true);
+    expect(loadConfig({ WORKERS: "2", PORT: "0", ROOMCAST_WORKER: "1" }).cluster.worker).toEqual({ index: 1, directPort: 0 });
+    expect(configError({ WORKERS: "2", ROOMCAST_WORKER: "2" }).variable).toBe("ROOMCAST_WORKER");
+    expect(configError({ ROOMCAST_WORKER: "0" }).message).toMatch(/WORKERS of 2 or more/);
+  });
+
+  it("takes redis:// and rediss:// URLs, and needs CLUSTER_SECRET with one", () => {
+    for (const url of ["redis://127.0.0.1:6379", "redis://:pw@redis.internal:6379/2", "rediss://redis.example.com:6380", "redis://[::1]:6379"]) {
+      expect(loadConfig({ REDIS_URL: url, CLUSTER_SECRET: SECRET }).cluster.redisUrl).toBe(url);
+    }
+    for (const bad of ["http://redis:6379", "127.0.0.1:6379", "redis://", "redis://host:6379/db/x", "redis:// host"]) {
+      expect(configError({ REDIS_URL: bad, CLUSTER_SECRET: SECRET }).variable).toBe("REDIS_URL");
+    }
+    expect(configError({ REDIS_URL: "redis://127.0.0.1:6379" }).message).toMatch(/CLUSTER_SECRET: must be set with REDIS_URL/);
+  });
+
+  it("needs a CLUSTER_SECRET of 16 characters or more, and none with WORKERS alone", () => {
+    expect(configError({ CLUSTER_SECRET: "short" }).variable).toBe("CLUSTER_SECRET");
+    expect(loadConfig({ CLUSTER_SECRET: SECRET }).cluster.secret).toBe(SECRET);
+    expect(loadConfig({ WORKERS: "2" }).cluster.secret).toBeUndefined();
+  });
+
+  it("takes a PUBLIC_URL of scheme, host and port only", () => {
+    expect(loadConfig({ PUBLIC_URL: "https://sfu-3.example.com:8443" }).cluster.publicUrl).toBe("https://sfu-3.example.com:8443");
+    expect(loadConfig({ PUBLIC_URL: "http://10.0.0.5:8080/" }).cluster.publicUrl).toBe("http://10.0.0.5:8080");
+    expect(loadConfig({ PUBLIC_URL: "HTTPS://SFU.example.com:443" }).cluster.publicUrl).toBe("https://sfu.example.com");
+    for (const bad of ["sfu.example.com", "ftp://sfu.example.com", "https://sfu.example.com/app", "https://sfu.example.com?x=1", "https://user@sfu.example.com", "https://"]) {
+      expect(configError({ PUBLIC_URL: bad }).variable).toBe("PUBLIC_URL");
+    }
   });
 });
 
