@@ -16,6 +16,7 @@ interface Attached {
   label: string;
   /** The node registered through this port, once it has. */
   node: { id: NodeId; instance: string } | undefined;
+  onRegistered: ((id: NodeId) => void) | undefined;
 }
 
 export interface SupervisorStateOptions {
@@ -65,10 +66,10 @@ export class SupervisorState {
     return this.#store;
   }
 
-  /** Serves one node process's channel until it closes. */
-  attach(port: IpcPort, label: string): void {
+  /** Serves one node process's channel until it closes; `onRegistered` hears the node's id once it registered. */
+  attach(port: IpcPort, label: string, onRegistered?: (id: NodeId) => void): void {
     if (this.#closed) return;
-    const a: Attached = { port, label, node: undefined };
+    const a: Attached = { port, label, node: undefined, onRegistered };
     this.#ports.add(a);
     port.onMessage((msg) => this.#onRequest(a, msg));
     port.onClose(() => {
@@ -138,6 +139,7 @@ export class SupervisorState {
           // A node that registers anew under another id leaves its old one behind.
           if (a.node && a.node.id !== req.id) this.#dropped(this.#store.drop(a.node.id, a.node.instance), "registered anew");
           a.node = { id: req.id, instance: req.instance };
+          a.onRegistered?.(req.id);
         }
         return ok;
       }
