@@ -17,7 +17,7 @@ export interface NodeLoad {
   cpu: number;
   viewers: number;
   rooms: number;
-  /** Packets per second admission control would still admit. */
+  /** Packets per second admission control would still admit (admission off: Number.MAX_SAFE_INTEGER; JSON has no Infinity). */
   headroomPps: number;
 }
 
