@@ -132,3 +132,11 @@ export class DirectoryUnavailableError extends Error {
     this.name = "DirectoryUnavailableError";
   }
 }
+
+/** Thrown by a directory used before start() or after close(). */
+export class DirectoryStateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DirectoryStateError";
+  }
+}

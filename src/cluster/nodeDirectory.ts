@@ -4,11 +4,11 @@
 // someone claimed them). While the backend is unreachable every call rejects at once with
 // DirectoryUnavailableError; when it is back, the node registers again and re-claims its rooms in one heartbeat.
 import { randomBytes } from "node:crypto";
-import { InvalidStateError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { aggregateRooms } from "./aggregate.ts";
 import type { BackendSink, DirectoryBackend, HeartbeatRequest } from "./backend.ts";
 import {
+  DirectoryStateError,
   DirectoryUnavailableError,
   HEARTBEAT_MS,
   type ClaimResult,
@@ -66,7 +66,7 @@ export class NodeDirectory implements Directory {
   }
 
   get nodeId(): NodeId {
-    if (this.#id === undefined) throw new InvalidStateError("directory not started");
+    if (this.#id === undefined) throw new DirectoryStateError("directory not started");
     return this.#id;
   }
 
@@ -84,7 +84,7 @@ export class NodeDirectory implements Directory {
   }
 
   async start(): Promise<NodeId> {
-    if (this.#closed) throw new InvalidStateError("directory closed");
+    if (this.#closed) throw new DirectoryStateError("directory closed");
     if (this.#id !== undefined) return this.#id;
     const sink: BackendSink = {
       state: (state) => this.#onBackendState(state),
@@ -207,8 +207,8 @@ export class NodeDirectory implements Directory {
   }
 
   #guard(): void {
-    if (this.#closed) throw new InvalidStateError("directory closed");
-    if (this.#id === undefined) throw new InvalidStateError("directory not started");
+    if (this.#closed) throw new DirectoryStateError("directory closed");
+    if (this.#id === undefined) throw new DirectoryStateError("directory not started");
     if (this.#state !== "connected") throw new DirectoryUnavailableError();
   }
 

@@ -2,8 +2,18 @@
 // under Bun (Bun.spawn's ipc, bun:ffi to libc), Node's otherwise (vitest), behind the structural IpcPort.
 import { spawn as nodeSpawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
-import type { IpcPort } from "../cluster/ipc.ts";
-import { loadNativeLibrary } from "./bun.ts";
+import { platform } from "./index.ts";
+
+/**
+ * A process's message channel. The same shape as cluster/ipc.ts's IpcPort, declared here so that platform/ needs
+ * nothing from above it: the types match structurally.
+ */
+export interface IpcPort {
+  send(msg: unknown): void;
+  onMessage(listener: (msg: unknown) => void): void;
+  /** The other side went away. Called once. */
+  onClose(listener: () => void): void;
+}
 
 export interface ExitStatus {
   code: number | null;
@@ -120,11 +130,11 @@ const CPU_SET_BYTES = 128;
  */
 export function pinToCore(index: number): PinResult {
   if (process.platform !== "linux") return { pinned: false, reason: `no CPU affinity on ${process.platform}` };
-  const libc = loadNativeLibrary(["libc.so.6", "libc.so", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"], {
+  const libc = platform.loadNativeLibrary(["libc.so.6", "libc.so", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"], {
     sched_getaffinity: { args: ["i32", "u64", "ptr"], returns: "i32" },
     sched_setaffinity: { args: ["i32", "u64", "ptr"], returns: "i32" },
   });
-  if (!libc) return { pinned: false, reason: "libc's sched_setaffinity is not reachable (bun:ffi)" };
+  if (!libc) return { pinned: false, reason: `libc's sched_setaffinity is not reachable on ${platform.name}` };
   try {
     const allowed = new Uint8Array(CPU_SET_BYTES);
     if (libc.symbols.sched_getaffinity(0, CPU_SET_BYTES, allowed) !== 0) return { pinned: false, reason: "sched_getaffinity failed" };

@@ -40,7 +40,11 @@ describe("src/ import graph", () => {
   });
 
   it("platform/ knows no Hono and nothing of the server above it", () => {
-    expect(violations("platform", ["hono", "http", "room", "rtc", "media", "server.ts"])).toEqual([]);
+    expect(violations("platform", ["hono", "http", "room", "rtc", "media", "cluster", "server.ts"])).toEqual([]);
+  });
+
+  it("cluster/ knows no HTTP, no rooms, no media", () => {
+    expect(violations("cluster", ["http", "hono", "room", "rtc", "media", "server.ts"])).toEqual([]);
   });
 
   it("werift is only ever imported as \"werift\", its one patched bundle (patches/README.md), here and in tests and benchmarks", () => {

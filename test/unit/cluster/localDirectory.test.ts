@@ -1,8 +1,7 @@
 // The directory of a server on its own: the same interface as a cluster's, one node, always connected.
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { ClusterMessage } from "../../../src/cluster/directory.ts";
+import { DirectoryStateError, type ClusterMessage } from "../../../src/cluster/directory.ts";
 import { LocalDirectory } from "../../../src/cluster/localDirectory.ts";
-import { InvalidStateError } from "../../../src/errors.ts";
 import { presence, silentLog, testReport } from "./helpers/report.ts";
 
 const open: LocalDirectory[] = [];
@@ -65,12 +64,12 @@ describe("LocalDirectory", () => {
 
   it("refuses calls before start and after close, and closes once", async () => {
     const d = local();
-    expect(() => d.nodeId).toThrow(InvalidStateError);
-    await expect(d.claim("x")).rejects.toBeInstanceOf(InvalidStateError);
+    expect(() => d.nodeId).toThrow(DirectoryStateError);
+    await expect(d.claim("x")).rejects.toBeInstanceOf(DirectoryStateError);
     await d.start();
     await d.close();
     await d.close();
-    await expect(d.claim("x")).rejects.toBeInstanceOf(InvalidStateError);
-    await expect(d.start()).rejects.toBeInstanceOf(InvalidStateError);
+    await expect(d.claim("x")).rejects.toBeInstanceOf(DirectoryStateError);
+    await expect(d.start()).rejects.toBeInstanceOf(DirectoryStateError);
   });
 });
