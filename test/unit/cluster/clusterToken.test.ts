@@ -50,6 +50,17 @@ describe("cluster tokens", () => {
     expect(await tokens.verify(withAud)).toEqual({ ok: false, reason: "not a cluster token" });
     const badNode = await new SignJWT({ cluster: true, node: "not-a-node" }).setProtectedHeader({ alg: "HS256" }).setAudience("roomcast-cluster").setIssuedAt(iat).setExpirationTime(iat + 60).sign(key);
     expect(await tokens.verify(badNode)).toEqual({ ok: false, reason: "not a cluster token" });
+    // Each guard on its own: a JWT naming a node but lacking the audience, or the cluster claim, is not ours.
+    const sign = (claims: Record<string, unknown>, aud?: string) => {
+      const jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuedAt(iat).setExpirationTime(iat + 60);
+      return (aud ? jwt.setAudience(aud) : jwt).sign(key);
+    };
+    expect(await tokens.verify(await sign({ room: "*", node: "AAAA" }))).toEqual({ ok: false, reason: "not a cluster token" });
+    expect(await tokens.verify(await sign({ cluster: true, node: "AAAA" }))).toEqual({ ok: false, reason: "not a cluster token" });
+    expect(await tokens.verify(await sign({ cluster: true, node: "AAAA" }, "someone-else"))).toEqual({ ok: false, reason: "not a cluster token" });
+    expect(await tokens.verify(await sign({ node: "AAAA" }, "roomcast-cluster"))).toEqual({ ok: false, reason: "not a cluster token" });
+    expect(await tokens.verify(await sign({ cluster: "true", node: "AAAA" }, "roomcast-cluster"))).toEqual({ ok: false, reason: "not a cluster token" });
+    expect(await tokens.verify(await sign({ cluster: true, node: "AAAA" }, "roomcast-cluster"))).toEqual({ ok: true, node: "AAAA" });
     const noExp = await new SignJWT({ cluster: true, node: "AAAA" }).setProtectedHeader({ alg: "HS256" }).setAudience("roomcast-cluster").setIssuedAt(iat).sign(key);
     expect(await tokens.verify(noExp)).toMatchObject({ ok: false });
   });

@@ -140,7 +140,8 @@ describe("RedisDirectory", () => {
     expect((await b.nodes()).map((n) => n.id)).toContain(dead.nodeId);
     expect(await b.claim("orphan")).toMatchObject({ won: false });
     await vi.waitFor(async () => expect((await b.nodes()).map((n) => n.id)).not.toContain(dead.nodeId), { timeout: 4000, interval: 50 });
-    expect(Date.now() - diedAt).toBeLessThanOrEqual(3000 + 300);
+    // Redis times the PX itself; the slack is for this poll on a busy machine, not for the TTL.
+    expect(Date.now() - diedAt).toBeLessThanOrEqual(3000 + 700);
     expect(await b.origin("orphan")).toBeUndefined();
     expect(await b.claim("orphan")).toEqual({ won: true });
     // Nobody said it on the bus; b's own heartbeat saw the record gone and told its listeners.
@@ -284,7 +285,8 @@ describe("RedisDirectory when Redis goes away", () => {
     for (const call of [() => a.claim("r2"), () => a.nodes(), () => a.rooms(), () => a.origin("r0"), () => a.publish({ type: "node-left", node: idA })]) {
       const t0 = performance.now();
       await expect(call()).rejects.toBeInstanceOf(DirectoryUnavailableError);
-      expect(performance.now() - t0).toBeLessThan(50);
+      // At once: not after the 1 s command timeout.
+      expect(performance.now() - t0).toBeLessThan(200);
     }
 
     proxy.block();

@@ -163,7 +163,7 @@ describe("SupervisorDirectory's channel", () => {
     const t0 = performance.now();
     await expect(d.claim("other")).rejects.toBeInstanceOf(DirectoryUnavailableError);
     await expect(d.rooms()).rejects.toBeInstanceOf(DirectoryUnavailableError);
-    expect(performance.now() - t0).toBeLessThan(50);
+    expect(performance.now() - t0).toBeLessThan(200);
     expect(state.store.nodes()).toEqual([]);
     await d.close();
   });
