@@ -126,6 +126,23 @@ export class LoadMonitor {
   }
 
   /**
+   * Packets per second admission would still admit now, for the cluster's placement (docs/cluster.md): what the
+   * CPU left under the limit buys at the measured cost per packet, less what is reserved; 0 while overloaded, and
+   * Number.MAX_SAFE_INTEGER with admission off (JSON has no Infinity).
+   */
+  headroomPps(now = performance.now()): number {
+    if (this.#policy.maxCpu <= 0) return Number.MAX_SAFE_INTEGER;
+    if (this.overloaded()) return 0;
+    const spare = this.#policy.maxCpu - (this.current?.cpu ?? 0);
+    return Math.max(0, Math.floor((spare * 1e6) / this.#usPerPacket - this.#reservedPps(now)));
+  }
+
+  #reservedPps(now: number): number {
+    this.#reservations = this.#reservations.filter((r) => !r.released && now - r.at < RESERVATION_MAX_MS);
+    return this.#reservations.reduce((sum, r) => sum + r.pps, 0);
+  }
+
+  /**
    * Admission for a viewer that would be sent `pps` packets a second: refused while the server has been at its
    * limit for two seconds, or when the measured cost of its packets (and of the viewers admitted whose cost the
    * CPU figure does not show yet) would take the server past its limit. An admitted viewer's cost is reserved
@@ -135,8 +152,7 @@ export class LoadMonitor {
     if (this.#policy.maxCpu <= 0) return NO_RESERVATION;
     if (performance.now() - this.#lastAt > STALE_SAMPLE_MS) this.#sample();
     if (this.overloaded()) return undefined;
-    this.#reservations = this.#reservations.filter((r) => !r.released && now - r.at < RESERVATION_MAX_MS);
-    const reservedPps = this.#reservations.reduce((sum, r) => sum + r.pps, 0);
+    const reservedPps = this.#reservedPps(now);
     const cpu = this.current?.cpu ?? 0;
     if (!fits({ cpu, usPerPacket: this.#usPerPacket, reservedPps, newPps: pps }, this.#policy)) return undefined;
     const entry = { pps, at: now, released: false };

@@ -77,6 +77,31 @@ describe("admission control", () => {
     }
   });
 
+  it("headroom (what placement reads) is the packets admission would still take, reservations deducted", () => {
+    const m = new LoadMonitor({ maxCpu: 0.9 });
+    try {
+      // No sample yet: 0.9 of a core at 30 µs a packet.
+      expect(m.headroomPps(1000)).toBe(30_000);
+      const r = m.admit(3000, 1000);
+      expect(m.headroomPps(1000)).toBe(27_000);
+      r?.release();
+      expect(m.headroomPps(1000)).toBe(30_000);
+      // Admission agrees with it: what the headroom says fits, fits, and a packet more does not.
+      const all = m.admit(30_000 - 1, 1000);
+      expect(all).toBeDefined();
+      expect(m.admit(2, 1000)).toBeUndefined();
+      expect(m.headroomPps(1000)).toBe(1);
+    } finally {
+      m.close();
+    }
+    const off = new LoadMonitor({ maxCpu: 0 });
+    try {
+      expect(off.headroomPps()).toBe(Number.MAX_SAFE_INTEGER);
+    } finally {
+      off.close();
+    }
+  });
+
   it("with admission off, everyone is admitted", () => {
     const m = new LoadMonitor({ maxCpu: 0 });
     try {
