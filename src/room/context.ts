@@ -25,4 +25,6 @@ export interface RoomContext {
   /** Admission control for new viewers; absent in unit tests. */
   load?: LoadMonitor;
   media?: RoomMedia;
+  /** This server's node id in its cluster directory, which every session id starts with (read when one is made). */
+  nodeId?: () => string;
 }

@@ -30,7 +30,7 @@ export interface PublisherEvents {
 
 export class PublisherSession {
   readonly kind = "publisher" as const;
-  readonly id = newSecretId();
+  readonly id: string;
   readonly publicId = newPublicId();
   readonly createdAt = new Date();
   readonly tracks: PublishedTrack[];
@@ -49,6 +49,7 @@ export class PublisherSession {
   constructor(ctx: RoomContext, room: string, offer: ParsedOffer, hooks: TrackHooks, events: PublisherEvents) {
     this.#ctx = ctx;
     this.#events = events;
+    this.id = newSecretId(ctx.nodeId?.());
     this.log = ctx.log.child({ room, session: this.publicId, kind: "publisher" });
     const media = activeMedia(offer, "send");
     if (media.length === 0) throw new InvalidOfferError("offer has no audio or video to publish (all sections are recvonly or inactive)");

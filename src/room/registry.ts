@@ -5,6 +5,7 @@ import { RESERVATION_MS } from "../metrics/load.ts";
 import type { RoomContext } from "./context.ts";
 import type { PublisherSession } from "./publisher.ts";
 import type { RoomSummary } from "../api.ts";
+import type { OriginRef } from "./relay.ts";
 import { Room, type PublishOptions } from "./room.ts";
 import type { ViewerSession } from "./viewer.ts";
 
@@ -15,6 +16,15 @@ export type RegistryEvent =
   | { type: "room-opened"; room: string }
   | { type: "room-closed"; room: string }
   | { type: "session-opened" | "session-closed"; room: string; kind: Session["kind"]; session: string };
+
+export interface PlayOptions {
+  /** The layer the viewer asked for (WHEP ?layer=). */
+  layer?: string | undefined;
+  /** Where the room lives when it is not here: the viewer is then served from a relay of it. */
+  origin?: OriginRef | undefined;
+  /** The session is this node's relay of the room (a cluster token): never refused by admission, not a viewer. */
+  relayFor?: string | undefined;
+}
 
 export type RegistryListener = (event: RegistryEvent) => void;
 
@@ -86,12 +96,19 @@ export class RoomRegistry {
     }
   }
 
-  async play(name: string, offer: ParsedOffer, sdp: string, layer?: string): Promise<Negotiated<ViewerSession>> {
+  /**
+   * A viewer of a room here. A room that is not here but has an `origin` is to be served from a relay of it (the
+   * relay's part: until it is built, such a play is refused as any play of a room without a publisher).
+   */
+  async play(name: string, offer: ParsedOffer, sdp: string, opts: PlayOptions = {}): Promise<Negotiated<ViewerSession>> {
     if (this.#closed) throw new ShuttingDownError();
+    const { layer, relayFor } = opts;
     const room = this.#rooms.get(name);
     if (!room || !room.publisher || room.publisher.closed) throw new NoPublisherError();
-    const reservation = this.#ctx.load ? this.#ctx.load.admit(room.viewerPacketRate(layer)) : undefined;
-    if (this.#ctx.load && !reservation) {
+    // Another node's relay is one session feeding many viewers there, each admitted by that node.
+    const admission = relayFor === undefined ? this.#ctx.load : undefined;
+    const reservation = admission ? admission.admit(room.viewerPacketRate(layer)) : undefined;
+    if (admission && !reservation) {
       this.#ctx.metrics.admissionRejected.inc();
       throw new AtCapacityError(ADMISSION_RETRY_AFTER_SEC);
     }

@@ -48,7 +48,7 @@ interface Binding {
 
 export class ViewerSession {
   readonly kind = "viewer" as const;
-  readonly id = newSecretId();
+  readonly id: string;
   readonly publicId = newPublicId();
   readonly createdAt = new Date();
   state: SessionState = "connecting";
@@ -76,6 +76,7 @@ export class ViewerSession {
   ) {
     this.#ctx = ctx;
     this.#events = events;
+    this.id = newSecretId(ctx.nodeId?.());
     this.log = ctx.log.child({ room, session: this.publicId, kind: "viewer" });
     const wanted = activeMedia(offer, "recv");
     if (wanted.length === 0) throw new InvalidOfferError("offer has no audio or video to receive (all sections are sendonly or inactive)");

@@ -51,7 +51,7 @@ async function roomWithViewer() {
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
   const offerSdp = pc.localDescription?.sdp ?? "";
-  const { session: viewer, answer } = await registry.play("layers", parseOffer(offerSdp), offerSdp, "q");
+  const { session: viewer, answer } = await registry.play("layers", parseOffer(offerSdp), offerSdp, { layer: "q" });
   await pc.setRemoteDescription({ type: "answer", sdp: answer });
   await vi.waitFor(() => expect(viewer.state).toBe("connected"), { timeout: 10_000, interval: 20 });
   return { registry, video, viewer, received };
