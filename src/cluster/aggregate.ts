@@ -18,6 +18,8 @@ export function aggregateRooms(presence: readonly NodePresence[]): ClusterRoom[]
         room.hasPublisher = p.hasPublisher;
         room.tracks = p.tracks;
         room.layers = p.layers;
+        if (p.bitrate !== undefined) room.bitrate = p.bitrate;
+        if (p.liveSince !== undefined) room.liveSince = p.liveSince;
       }
       room.subscribers += p.viewers;
       room.nodes.push({ node, viewers: p.viewers });

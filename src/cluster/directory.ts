@@ -41,6 +41,10 @@ export interface RoomPresence {
   viewers: number;
   /** Video layers the room offers (simulcast and transcoded renditions). */
   layers: number;
+  /** Bits per second the room's publisher sends (as its origin measures it), for the live views. */
+  bitrate?: number;
+  /** When the room opened, in milliseconds since the epoch. */
+  liveSince?: number;
 }
 
 /** One room as the cluster sees it: the origin's counts, viewers summed over nodes. */
@@ -51,6 +55,9 @@ export interface ClusterRoom {
   hasPublisher: boolean;
   tracks: number;
   layers: number;
+  /** The origin's figures, when it gives them. */
+  bitrate?: number;
+  liveSince?: number;
   /** Viewers summed over every node. */
   subscribers: number;
   /** Every node serving the room, by id. */

@@ -35,7 +35,11 @@ export function parsePresence(v: unknown): RoomPresence | undefined {
   const { room, origin, hasPublisher, tracks, viewers, layers } = v;
   if (!isRoomName(room) || typeof origin !== "boolean" || typeof hasPublisher !== "boolean") return undefined;
   if (!isCount(tracks) || !isCount(viewers) || !isCount(layers)) return undefined;
-  return { room, origin, hasPublisher, tracks, viewers, layers };
+  const p: RoomPresence = { room, origin, hasPublisher, tracks, viewers, layers };
+  // Figures for the live views only: one that does not parse is left out, the entry is kept.
+  if (isCount(v["bitrate"])) p.bitrate = v["bitrate"];
+  if (isCount(v["liveSince"])) p.liveSince = v["liveSince"];
+  return p;
 }
 
 /** A node's presence list; entries that do not parse are left out. */

@@ -50,6 +50,10 @@ describe("cluster messages", () => {
     const p = { room: "r", origin: true, hasPublisher: true, tracks: 2, viewers: 3, layers: 1 };
     expect(parsePresenceList([p, { ...p, room: "" }, { ...p, viewers: "3" }, 7])).toEqual([p]);
     expect(parsePresenceList({ not: "a list" })).toEqual([]);
+    // The live views' figures are kept when they parse; a bad one is left out, not the room.
+    const withFigures = { ...p, bitrate: 2_500_000, liveSince: 1_700_000_000_000 };
+    expect(parsePresenceList([withFigures])).toEqual([withFigures]);
+    expect(parsePresenceList([{ ...p, bitrate: -1, liveSince: "yesterday" }])).toStrictEqual([p]);
     expect(parseJson("{")).toBeUndefined();
   });
 });
