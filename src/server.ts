@@ -3,6 +3,8 @@
 // had to cut short. Nothing here is per process: two Servers on different ports share nothing but werift's socket
 // factory, which picks each server's own media socket (rtc/weriftMux.ts).
 import { AuthHook } from "./auth/authHook.ts";
+import { createDirectory } from "./cluster/createDirectory.ts";
+import type { IpcPort } from "./cluster/ipc.ts";
 import { Authorizer } from "./auth/authorizer.ts";
 import type { Config } from "./config.ts";
 import { createApp } from "./http/app.ts";
@@ -11,9 +13,11 @@ import { Recordings } from "./media/recorder/recordings.ts";
 import { TranscodeService, type TranscodeServiceDeps } from "./media/transcode/transcodeService.ts";
 import { LoadMonitor } from "./metrics/load.ts";
 import { Metrics } from "./metrics/metrics.ts";
+import { ClusterNode } from "./node/clusterNode.ts";
+import { directUrl } from "./node/directUrl.ts";
 import { platform } from "./platform/index.ts";
 import type { HttpListener, UdpSocket, WebAssets } from "./platform/ports.ts";
-import { EventsHub } from "./room/eventsHub.ts";
+import { EventsHub, type ClusterRoomsView } from "./room/eventsHub.ts";
 import { RoomRegistry } from "./room/registry.ts";
 import { nativeCrypto } from "./rtc/nativeCrypto.ts";
 import { SenderReportScheduler } from "./rtc/senderReports.ts";
@@ -57,6 +61,8 @@ export interface ServerOptions {
   web?: WebAssets;
   /** Transcoding's ffmpeg resolution (tests). */
   resolveFfmpeg?: TranscodeServiceDeps["resolve"];
+  /** The channel to the supervisor that started this process (a worker of several): its directory. */
+  parent?: IpcPort;
 }
 
 /** What close() did: clean when nothing had to be cut short. */
@@ -86,6 +92,8 @@ export class Server {
   readonly load: LoadMonitor;
   readonly registry: RoomRegistry;
   readonly events: EventsHub;
+  /** This server as a node of its cluster; on its own, a node of one. */
+  readonly cluster: ClusterNode;
   readonly listeners: readonly HttpListener[];
   readonly tls: boolean;
   #closing: Promise<CloseReport> | undefined;
@@ -105,6 +113,7 @@ export class Server {
     load: LoadMonitor;
     registry: RoomRegistry;
     events: EventsHub;
+    cluster: ClusterNode;
     listeners: HttpListener[];
     tls: boolean;
   }) {
@@ -121,6 +130,7 @@ export class Server {
     this.load = parts.load;
     this.registry = parts.registry;
     this.events = parts.events;
+    this.cluster = parts.cluster;
     this.listeners = parts.listeners;
     this.tls = parts.tls;
     // However the process ends from here on, no ffmpeg is left behind (each also has a watchdog on its stdin pipe).
@@ -169,12 +179,26 @@ export class Server {
         metrics.reportMediaSocket(mux.counters);
       });
       undo.push(() => load.close());
-      const registry = new RoomRegistry({ config, metrics, log, recordings, transcode, load, media: { mux, senderReports } });
+      // Session ids start with the node's id: read when a session is made, after the directory has given it.
+      let cluster: ClusterNode | undefined;
+      const nodeId = () => (cluster as ClusterNode).id;
+      const registry = new RoomRegistry({ config, metrics, log, recordings, transcode, load, media: { mux, senderReports }, nodeId });
       undo.push(() => registry.close("server failed to start"));
+      cluster = new ClusterNode({
+        registry,
+        load,
+        metrics,
+        log,
+        secret: config.cluster.secret,
+        directory: (url, report) => createDirectory(config, { url, report, log, parent: opts.parent }),
+      });
+      const node = cluster;
+      undo.push(() => node.close());
       emitRegistryWebhooks(registry, webhooks);
-      const events = new EventsHub(registry, { onClients: (n) => metrics.eventClients.set(n) });
+      const inCluster = config.cluster.redisUrl !== undefined || config.cluster.worker !== undefined;
+      const events = new EventsHub(registry, { onClients: (n) => metrics.eventClients.set(n), cluster: inCluster ? clusterRoomsView(node) : undefined });
       const web = opts.web ?? (await platform.loadWebAssets());
-      const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings, transcode, events, webhooks, authHook });
+      const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings, transcode, events, webhooks, authHook, cluster });
 
       const tls = await loadTls(config, log);
       const listeners: HttpListener[] = [];
@@ -187,9 +211,17 @@ export class Server {
           throw new StartError(`cannot listen on ${addr.host}:${addr.port}: ${(err as Error).message}`);
         }
       }
+      // The last listener is the node's own (its direct port; the only one for a node on its own).
+      const direct = (listeners[listeners.length - 1] as HttpListener).port;
+      const url = directUrl({ publicUrl: config.cluster.publicUrl, host: config.host, tls: tls !== undefined, directPort: direct, worker: config.cluster.worker !== undefined });
+      try {
+        await cluster.start(url);
+      } catch (err) {
+        throw new StartError(`cannot join the cluster directory: ${(err as Error).message}`);
+      }
       const scheme = tls ? "https" : "http";
-      for (const l of listeners) log.info({ port: l.port, host: config.host, version: VERSION, tls: tls !== undefined }, `listening on ${scheme}://${config.host}:${l.port}`);
-      return new Server({ config, log, metrics, authorizer, authHook, webhooks, mux, senderReports, recordings, transcode, load, registry, events, listeners, tls: tls !== undefined });
+      for (const l of listeners) log.info({ port: l.port, host: config.host, version: VERSION, tls: tls !== undefined, node: cluster.id }, `listening on ${scheme}://${config.host}:${l.port}`);
+      return new Server({ config, log, metrics, authorizer, authHook, webhooks, mux, senderReports, recordings, transcode, load, registry, events, cluster, listeners, tls: tls !== undefined });
     } catch (err) {
       for (const step of undo.reverse()) {
         try {
@@ -218,6 +250,8 @@ export class Server {
     const cutShort: string[] = [];
     const startedAt = Date.now();
     this.registry.close(reason);
+    // Its rooms closed, the node leaves the directory: its claims free for other nodes at once.
+    const left = this.cluster.close().catch((err: Error) => this.log.warn({ err: err.message }, "leaving the cluster failed"));
     const recorded = this.recordings ? this.recordings.close(RECORDINGS_BUDGET_MS).catch(() => false) : Promise.resolve(true);
     const delivered = recorded.then(async (done) => {
       if (!done) cutShort.push("recordings");
@@ -226,7 +260,7 @@ export class Server {
       await this.webhooks.close(budget).catch(() => undefined);
     });
     const stopped = Promise.all(this.listeners.map((l) => l.stop(true).catch(() => undefined)));
-    await Promise.all([delivered, stopped]);
+    await Promise.all([delivered, stopped, left]);
     await new Promise((r) => setTimeout(r, CLOSE_ALERTS_FLUSH_MS));
     this.mux.close();
     this.load.close();
@@ -236,6 +270,23 @@ export class Server {
     process.off("exit", this.#onExit);
     return { clean: cutShort.length === 0, cutShort };
   }
+}
+
+/** The cluster's rooms as the events hub reads them. */
+function clusterRoomsView(node: ClusterNode): ClusterRoomsView {
+  return {
+    async rooms() {
+      const self = node.id;
+      return (await node.rooms()).map((r) => ({
+        name: r.name,
+        hasPublisher: r.hasPublisher,
+        bitrate: r.bitrate ?? 0,
+        liveSince: r.liveSince,
+        otherViewers: r.nodes.reduce((sum, n) => (n.node === self ? sum : sum + n.viewers), 0),
+      }));
+    },
+    onChange: (listener) => node.onViewChange(listener),
+  };
 }
 
 /**

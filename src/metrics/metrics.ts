@@ -218,6 +218,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly clusterConnected = new Gauge({
+    name: "roomcast_cluster_directory_connected",
+    help: "1 while the node reaches its cluster directory (the supervisor or Redis), 0 while it does not",
+    registers: [this.registry],
+  });
+  readonly clusterRequests = new Counter({
+    name: "roomcast_cluster_requests_total",
+    help: "Requests this node sent elsewhere in the cluster: publish_redirect (307 to the origin or a node with headroom), play_redirect (307 at capacity), forwarded (a session request to the node that holds it)",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+
   readonly eventClients = new Gauge({
     name: "roomcast_event_clients",
     help: "Open GET /api/events streams",
@@ -274,6 +286,7 @@ export class Metrics {
     this.transcodeErrors.inc(0);
     this.recordingsActive.set(0);
     for (const result of ["allow", "deny", "error", "timeout"]) this.authHookRequests.labels(result).inc(0);
+    for (const kind of ["publish_redirect", "play_redirect", "forwarded"]) this.clusterRequests.labels(kind).inc(0);
   }
 
   /** A removed webhook receiver leaves no label sets behind. */

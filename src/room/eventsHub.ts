@@ -2,6 +2,11 @@
 // registry's events, and one stats snapshot per room each second. Every client has its own filter (the rooms its
 // token opens). The hub hears the registry and runs its timer only while it has clients, so an idle server pays
 // nothing and a departed client leaves nothing behind.
+//
+// In a cluster the hub shows the cluster's rooms (docs/cluster.md, "One view"): rooms of other nodes come from the
+// directory's presence, read each second and whenever a room opens or closes elsewhere; they are announced and
+// withdrawn as they appear and go, with the figures their origin reports, and every room's viewers are summed
+// over the nodes.
 import type { HubEvent, RoomStats, TrackStats } from "../api.ts";
 import type { RegistryEvent, RoomRegistry } from "./registry.ts";
 import type { Room } from "./room.ts";
@@ -14,7 +19,27 @@ export interface HubClient {
   end?(): void;
 }
 
+/** One room of the cluster as the directory shows it. */
+export interface ClusterRoomInfo {
+  name: string;
+  hasPublisher: boolean;
+  bitrate: number;
+  /** Milliseconds since the epoch; undefined when its origin did not say. */
+  liveSince: number | undefined;
+  /** Viewers on the other nodes (this node's own are counted here, live). */
+  otherViewers: number;
+}
+
+/** The cluster's rooms, for a hub of a node in a cluster. */
+export interface ClusterRoomsView {
+  rooms(): Promise<ClusterRoomInfo[]>;
+  /** Hears that rooms changed elsewhere; returns the unsubscribe. */
+  onChange(listener: () => void): () => void;
+}
+
 export interface EventsHubOptions {
+  /** A node in a cluster: the other nodes' rooms and viewers too. */
+  cluster?: ClusterRoomsView;
   /** How often each room's stats snapshot goes out. */
   intervalMs?: number;
   /** Told the number of clients whenever it changes (for a metric). */
@@ -38,11 +63,20 @@ export class EventsHub {
   readonly #previous = new Map<string, Previous>();
   #unsubscribe: (() => void) | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #cluster: ClusterRoomsView | undefined;
+  /** The other nodes' rooms (none of them here) as last read, which every client has been told of. */
+  #remote = new Map<string, ClusterRoomInfo>();
+  /** Viewers of each room on the other nodes, as last read. */
+  #otherViewers = new Map<string, number>();
+  #unsubscribeCluster: (() => void) | undefined;
+  #reading: Promise<void> | undefined;
+  #readAgain = false;
 
   constructor(registry: RoomRegistry, opts: EventsHubOptions = {}) {
     this.#registry = registry;
     this.#intervalMs = opts.intervalMs ?? 1000;
     this.#onClients = opts.onClients ?? (() => undefined);
+    this.#cluster = opts.cluster;
   }
 
   get clients(): number {
@@ -59,6 +93,8 @@ export class EventsHub {
       .filter((r) => !r.closed && client.visible(r.name))
       .sort((a, b) => a.name.localeCompare(b.name))
       .map((r) => this.#stats(r, false));
+    for (const r of this.#remote.values()) if (client.visible(r.name)) rooms.push(this.#remoteStats(r));
+    rooms.sort((a, b) => a.room.localeCompare(b.room));
     this.#deliver(client, { type: "rooms", data: rooms });
     return () => {
       if (!this.#clients.delete(client)) return;
@@ -82,6 +118,10 @@ export class EventsHub {
     this.#previous.clear();
     this.#timer = setInterval(() => this.#tick(), this.#intervalMs);
     this.#timer.unref?.();
+    if (this.#cluster) {
+      this.#unsubscribeCluster = this.#cluster.onChange(() => void this.#readCluster());
+      void this.#readCluster();
+    }
   }
 
   #stop(): void {
@@ -90,13 +130,88 @@ export class EventsHub {
     clearInterval(this.#timer);
     this.#timer = undefined;
     this.#previous.clear();
+    this.#unsubscribeCluster?.();
+    this.#unsubscribeCluster = undefined;
+    this.#remote = new Map();
+    this.#otherViewers = new Map();
+  }
+
+  /**
+   * Reads the cluster's rooms and tells the clients what changed since the last read: rooms opened and closed
+   * elsewhere, viewer counts. One read at a time; a change heard meanwhile reads again after it.
+   */
+  #readCluster(): Promise<void> {
+    if (this.#reading) {
+      this.#readAgain = true;
+      return this.#reading;
+    }
+    this.#reading = this.#read().finally(() => {
+      this.#reading = undefined;
+      if (this.#readAgain && this.#timer !== undefined) {
+        this.#readAgain = false;
+        void this.#readCluster();
+      }
+    });
+    return this.#reading;
+  }
+
+  async #read(): Promise<void> {
+    let rooms: ClusterRoomInfo[];
+    try {
+      rooms = await (this.#cluster as ClusterRoomsView).rooms();
+    } catch {
+      // The directory is away: the rooms of other nodes stay as last read until it is back.
+      return;
+    }
+    if (this.#timer === undefined) return;
+    const remote = new Map<string, ClusterRoomInfo>();
+    const others = new Map<string, number>();
+    for (const r of rooms) {
+      others.set(r.name, r.otherViewers);
+      if (!this.#registry.get(r.name)) remote.set(r.name, r);
+    }
+    const before = this.#remote;
+    const othersBefore = this.#otherViewers;
+    this.#remote = remote;
+    this.#otherViewers = others;
+    for (const [name, r] of remote) {
+      if (!before.has(name)) this.#broadcast(name, { type: "room-opened", data: this.#remoteStats(r) });
+      else if (othersBefore.get(name) !== r.otherViewers) this.#broadcast(name, { type: "viewers", data: { room: name, viewers: r.otherViewers } });
+    }
+    for (const name of before.keys()) {
+      if (!remote.has(name) && !this.#registry.get(name)) this.#broadcast(name, { type: "room-closed", data: { room: name } });
+    }
+    for (const room of this.#registry.rooms()) {
+      if (room.closed || !others.has(room.name) || othersBefore.get(room.name) === others.get(room.name)) continue;
+      this.#broadcast(room.name, { type: "viewers", data: { room: room.name, viewers: room.viewers.size + (others.get(room.name) ?? 0) } });
+    }
+  }
+
+  /** Another node's room, with the figures its origin reports. */
+  #remoteStats(r: ClusterRoomInfo): RoomStats {
+    return {
+      room: r.name,
+      liveSince: new Date(r.liveSince ?? Date.now()).toISOString(),
+      hasPublisher: r.hasPublisher,
+      publisherState: r.hasPublisher ? "connected" : null,
+      viewers: r.otherViewers,
+      bitrate: r.bitrate,
+      packets: 0,
+      bytes: 0,
+      packetsLost: 0,
+      packetRate: 0,
+      loss: 0,
+      tracks: [],
+    };
   }
 
   /** One stats snapshot per visible room to each client. */
   #tick(): void {
+    if (this.#cluster) void this.#readCluster();
     const rooms = this.#registry.rooms().filter((r) => !r.closed);
-    if (rooms.length === 0) return;
     const snapshots = rooms.map((r) => this.#stats(r, true));
+    for (const r of this.#remote.values()) snapshots.push(this.#remoteStats(r));
+    if (snapshots.length === 0) return;
     for (const client of [...this.#clients]) {
       for (const s of snapshots) if (client.visible(s.room)) this.#deliver(client, { type: "stats", data: s });
     }
@@ -121,7 +236,7 @@ export class EventsHub {
         const room = this.#registry.get(e.room);
         // A closing room closes its viewers one by one; its room-closed event says it all.
         if (!room || room.closed) break;
-        this.#broadcast(e.room, { type: "viewers", data: { room: e.room, viewers: room.viewers.size } });
+        this.#broadcast(e.room, { type: "viewers", data: { room: e.room, viewers: room.viewers.size + (this.#otherViewers.get(e.room) ?? 0) } });
         break;
       }
     }
@@ -168,7 +283,7 @@ export class EventsHub {
       liveSince: d.liveSince,
       hasPublisher: d.hasPublisher,
       publisherState: d.publisher?.state ?? null,
-      viewers: d.subscribers,
+      viewers: d.subscribers + (this.#otherViewers.get(room.name) ?? 0),
       bitrate: d.bitrate,
       packets,
       bytes,

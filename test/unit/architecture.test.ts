@@ -47,6 +47,10 @@ describe("src/ import graph", () => {
     expect(violations("cluster", ["http", "hono", "room", "rtc", "media", "server.ts"])).toEqual([]);
   });
 
+  it("node/ (this server as a cluster node) knows no HTTP routes and no Hono: it decides, the routes answer", () => {
+    expect(violations("node", ["http", "hono", "server.ts"])).toEqual([]);
+  });
+
   it("werift is only ever imported as \"werift\", its one patched bundle (patches/README.md), here and in tests and benchmarks", () => {
     const others: string[] = [];
     for (const dir of ["src", "test", "bench"]) {
