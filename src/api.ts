@@ -112,6 +112,13 @@ export interface RoomDetails extends Omit<RoomSummary, "tracks"> {
   transcode: TranscodeDetails | NotTranscoded | null;
   publisher: PublisherDetails | null;
   viewers: ViewerDetails[];
+  /** In a cluster: every node serving the room and its viewers there (`subscribers` is their sum). */
+  nodes?: NodeViewers[];
+}
+
+export interface NodeViewers {
+  node: string;
+  viewers: number;
 }
 
 export interface RoomClosed {

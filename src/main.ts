@@ -1,9 +1,14 @@
-// roomcast's entry point: arguments, configuration (read once), then the server, until a signal stops it.
+// roomcast's entry point: arguments, configuration (read once), then the server, until a signal stops it. With
+// WORKERS of 2 or more this first process is the supervisor of that many node processes (cluster/supervisor.ts),
+// each of them this same program again with ROOMCAST_WORKER set: a server pinned to its core, on the shared PORT
+// and on its own direct port, with the supervisor as its directory, and gone when its supervisor is.
 import "./polyfills.ts";
+import { runSupervisor } from "./cluster/supervisor.ts";
 import { ConfigError, helpText, loadConfig, type Config } from "./config.ts";
 import { createLogger } from "./log.ts";
 import { platform } from "./platform/index.ts";
-import { closeWithin, Server, StartError } from "./server.ts";
+import { parentPort, pinToCore } from "./platform/process.ts";
+import { closeWithin, Server, StartError, type ListenAddress, type ServerOptions } from "./server.ts";
 import { VERSION } from "./version.ts";
 
 /** A stop takes at most this long (most orchestrators kill at 5 s or later); what is still running is cut short. */
@@ -47,9 +52,37 @@ async function main(argv: string[]): Promise<void> {
   process.on("uncaughtException", (err) => log.error({ err }, "uncaught exception"));
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled rejection"));
 
+  const { workers, worker } = config.cluster;
+  if (workers > 1 && worker === undefined) {
+    // The nodes share PORT: one picked at random would be another for each of them.
+    if (config.port === 0) {
+      console.error("roomcast: invalid configuration: WORKERS needs a fixed PORT, which all nodes share");
+      process.exit(1);
+    }
+    runSupervisor(config, process.env, log);
+    return;
+  }
+  const opts: ServerOptions = { log };
+  if (worker) {
+    const pin = pinToCore(worker.index);
+    if (pin.pinned) log.info({ worker: worker.index, cpu: pin.cpu }, `worker ${worker.index} pinned to CPU ${pin.cpu}`);
+    else log.warn({ worker: worker.index, reason: pin.reason }, "worker not pinned to a core");
+    opts.parent = parentPort();
+    if (!opts.parent) {
+      console.error("roomcast: ROOMCAST_WORKER is set by the supervisor only; this process has no channel to one");
+      process.exit(1);
+    }
+    // The shared port first (the kernel spreads its connections over the nodes), then the node's own.
+    const listen: ListenAddress[] = [
+      { host: config.host, port: config.port, reusePort: true },
+      { host: config.host, port: worker.directPort },
+    ];
+    opts.listen = listen;
+  }
+
   let server: Server;
   try {
-    server = await Server.start(config, { log });
+    server = await Server.start(config, opts);
   } catch (err) {
     if (!(err instanceof StartError)) throw err;
     console.error(`roomcast: ${err.message}`);
@@ -69,6 +102,8 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
+  // No supervisor, no one to restart this node nor to be its directory: it stops.
+  opts.parent?.onClose(() => void shutdown("supervisor gone"));
 }
 
 void main(process.argv.slice(2));

@@ -3,7 +3,7 @@
 // TokenVerifier does. The audience and the cluster claim keep the two kinds of token apart when an operator gives
 // CLUSTER_SECRET and JWT_SECRET the same value: a room JWT never passes as a cluster token (it has neither), and a
 // cluster token never opens a room (it has no room claim).
-import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
+import { decodeJwt, errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import { isNodeId, type NodeId } from "../cluster/ids.ts";
 
 /** Long enough for one request between two nodes with their clocks apart, short enough to be worthless later. */
@@ -15,6 +15,20 @@ const AUDIENCE = "roomcast-cluster";
 const MAX_AGE_SEC = 5 * 60;
 
 export type ClusterTokenResult = { ok: true; node: NodeId } | { ok: false; reason: "expired" | "invalid" | "not a cluster token" };
+
+/**
+ * Whether a bearer token claims to be a cluster token (its audience), read without verifying anything: only such a
+ * token is worth verifying as one, and a room JWT or a static token is left to the other kinds at no cost.
+ */
+export function looksLikeClusterToken(token: string): boolean {
+  if (token.split(".").length !== 3) return false;
+  try {
+    const aud = decodeJwt(token).aud;
+    return aud === AUDIENCE || (Array.isArray(aud) && aud.includes(AUDIENCE));
+  } catch {
+    return false;
+  }
+}
 
 export class ClusterTokens {
   readonly #key: Uint8Array;

@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { httpErrorOf } from "./errors.ts";
 import { authGuard } from "./middleware/auth.ts";
+import { clusterAwareGuard } from "./middleware/clusterAuth.ts";
 import { rateLimit } from "./middleware/rateLimit.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { publicRoutes } from "./routes/public.ts";
@@ -15,7 +16,7 @@ import type { AppDeps, AppEnv } from "./types.ts";
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const guard = authGuard(deps.authorizer, deps.metrics, deps.config.authFailDelayMs, deps.authHook);
+  const guard = clusterAwareGuard(authGuard(deps.authorizer, deps.metrics, deps.config.authFailDelayMs, deps.authHook), deps.cluster?.tokens);
 
   app.use("/api/whip/*", whipOptionsHeaders(deps.config));
   app.use("/api/whep/*", whipOptionsHeaders(deps.config));
@@ -25,7 +26,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       origin: deps.config.allowedOrigin,
       allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
       allowHeaders: ["Content-Type", "Authorization", "X-Auth-Token", "If-Match"],
-      exposeHeaders: ["Location", "ETag", "Link", "Accept-Patch", "Accept-Post", "Retry-After"],
+      exposeHeaders: ["Location", "ETag", "Link", "Accept-Patch", "Accept-Post", "Retry-After", "X-Roomcast-Cluster"],
       maxAge: 600,
     }),
   );

@@ -1,4 +1,6 @@
 // HTTP errors, and the one map from the rooms' domain errors to statuses, bodies and headers (app.onError uses it).
+import { DirectoryStateError, DirectoryUnavailableError } from "../cluster/directory.ts";
+import { NodeUnreachableError } from "../node/forward.ts";
 import { AtCapacityError, RoomError, type RoomErrorCode } from "../room/errors.ts";
 import { WebhookConflictError } from "../webhooks/webhooks.ts";
 
@@ -38,9 +40,17 @@ const ROOM_ERROR_STATUS: Record<RoomErrorCode, number> = {
   invalid_state: 409,
 };
 
+/** What a client refused because the cluster directory is away is told to wait: Redis back, a node restarted. */
+const DIRECTORY_RETRY_AFTER_SEC = 2;
+
 /** The HTTP answer to an error, when it is one the contract knows; undefined means a 500. */
 export function httpErrorOf(err: unknown): HttpError | undefined {
   if (err instanceof HttpError) return err;
+  // What needs the directory while it is unreachable (or not yet joined, at start) waits; the node's own rooms do not.
+  if (err instanceof DirectoryUnavailableError || err instanceof DirectoryStateError) {
+    return new HttpError(503, "cluster directory unavailable, try again shortly", { "Retry-After": String(DIRECTORY_RETRY_AFTER_SEC) });
+  }
+  if (err instanceof NodeUnreachableError) return new HttpError(502, "the node that holds this did not answer");
   if (err instanceof WebhookConflictError) return new HttpError(409, err.message);
   if (!(err instanceof RoomError)) return undefined;
   const headers: Record<string, string> = {};

@@ -9,6 +9,7 @@ import type { RoomRegistry } from "../room/registry.ts";
 import type { WebAssets } from "../platform/ports.ts";
 import type { AuthHook } from "../auth/authHook.ts";
 import type { Webhooks } from "../webhooks/webhooks.ts";
+import type { ClusterNode } from "../node/clusterNode.ts";
 
 /** What the HTTP layer is built from; tests build it with real parts and no listening server. */
 export interface AppDeps {
@@ -30,6 +31,8 @@ export interface AppDeps {
   webhooks?: Webhooks;
   /** AUTH_HOOK_URL's client, when one is configured. */
   authHook?: AuthHook;
+  /** This server as a node of its cluster (alone: a LocalDirectory); app tests built without it answer as one server. */
+  cluster?: ClusterNode;
 }
 
 /** Per-request bindings the platform passes to app.fetch. */

@@ -4,7 +4,11 @@ import type { Bootstrap } from "../../api.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 
 export function publicRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
-  app.get("/healthz", (c) => c.text("ok"));
+  // Still "ok" when the cluster directory is away (the node serves its own rooms); the header says how it stands.
+  app.get("/healthz", (c) => {
+    c.header("X-Roomcast-Cluster", deps.cluster?.status ?? "standalone");
+    return c.text("ok");
+  });
 
   app.get("/metrics", async (c) => {
     const { contentType, body } = await deps.metrics.render();

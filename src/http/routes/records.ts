@@ -9,6 +9,7 @@ import type { Recordings } from "../../media/recorder/recordings.ts";
 import { platform } from "../../platform/index.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
+import { FORWARDED_HEADER } from "../../node/forward.ts";
 
 export type ByteRange = { start: number; end: number } | "unsatisfiable" | undefined;
 
@@ -58,7 +59,16 @@ export function recordRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard)
     const recordings = enabled(deps);
     await guard.admin(c);
     const name = c.req.param("name");
-    const result = await recordings.store.remove(name);
+    let result = await recordings.store.remove(name);
+    // Nodes on other machines keep their own files: one of them may have it (asked once, never forwarded on).
+    const cluster = deps.cluster;
+    if (result === "not_found" && cluster && !cluster.standalone && c.req.header(FORWARDED_HEADER) === undefined) {
+      result = await cluster.deleteRecordingElsewhere(name);
+      if (result === "deleted") {
+        deps.log.info({ file: name }, "recording deleted on another node through the API");
+        return c.json({ deleted: name }, 200);
+      }
+    }
     if (result === "not_found") throw notFound("recording not found");
     if (result === "in_progress") throw new HttpError(409, "recording in progress: it can be deleted once its session has ended");
     deps.metrics.recordFilesDeleted.labels("api").inc();

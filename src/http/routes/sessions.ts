@@ -5,7 +5,13 @@ import type { LayerList, LayerSwitch, SessionDeleted } from "../../api.ts";
 import type { RoomAction } from "../../auth/authorizer.ts";
 import { ROOM_NAME, type Config } from "../../config.ts";
 import { HttpError, invalidRoomName, notFound } from "../errors.ts";
-import type { Session } from "../../room/registry.ts";
+import { FORWARDED_HEADER, relayAnswer, requestNode } from "../../node/forward.ts";
+import { AtCapacityError } from "../../room/errors.ts";
+import type { Negotiated, Session } from "../../room/registry.ts";
+import type { OriginRef } from "../../room/relay.ts";
+import type { ParsedOffer } from "../../rtc/sdp.ts";
+import type { ViewerSession } from "../../room/viewer.ts";
+import { clusterPeer } from "../middleware/clusterAuth.ts";
 import { NegotiationError } from "../../rtc/sessionPeer.ts";
 import { parseSdpFrag, SdpFragError } from "../../rtc/sdpfrag.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
@@ -76,7 +82,73 @@ async function readFrag(c: Context): Promise<string> {
   return text;
 }
 
+/**
+ * 307 to the same path and query on another node (WHIP and WHEP clients repeat the POST there with the same body).
+ * No body: a client that does not follow redirects has the Location.
+ */
+function redirectTo(c: Context, nodeUrl: string): Response {
+  const here = new URL(c.req.url);
+  c.header("Location", new URL(here.pathname + here.search, nodeUrl).toString());
+  return c.body(null, 307);
+}
+
+/** A PATCH or DELETE body is small; one forwarded is read whole, within the same bound as the sdpfrag's. */
+async function forwardedBody(c: Context): Promise<ArrayBuffer | undefined> {
+  if (c.req.method === "GET" || c.req.method === "DELETE") return undefined;
+  const body = await c.req.arrayBuffer();
+  if (body.byteLength > MAX_SDPFRAG_BYTES) throw new HttpError(413, "request body too large");
+  return body;
+}
+
+/**
+ * A WHEP play: of a room here, as on one server; of a room whose origin is another node, through this node's
+ * relay of it; at capacity, a 307 to the node with the most headroom that can take the viewer (503 only when no
+ * node can). Another node's relay (a cluster token) is served here or not at all: never redirected or relayed on.
+ */
+async function playHere(
+  c: Context,
+  deps: AppDeps,
+  room: string,
+  offer: ParsedOffer,
+  sdp: string,
+  layer: string | undefined,
+): Promise<Negotiated<ViewerSession> | Response> {
+  const cluster = deps.cluster;
+  const relayFor = clusterPeer(c);
+  let origin: OriginRef | undefined;
+  if (cluster && relayFor === undefined && !deps.registry.get(room)) origin = await cluster.originOf(room);
+  try {
+    return await deps.registry.play(room, offer, sdp, { layer, origin, relayFor });
+  } catch (err) {
+    if (!(err instanceof AtCapacityError) || !cluster || relayFor !== undefined || cluster.standalone) throw err;
+    const pps = deps.registry.get(room)?.viewerPacketRate(layer) ?? 0;
+    const target = await cluster.placeViewer(pps).catch(() => undefined);
+    if (!target) throw err;
+    deps.metrics.clusterRequests.labels("play_redirect").inc();
+    deps.log.debug({ room, node: target.id }, "at capacity: viewer sent to another node");
+    return redirectTo(c, target.url);
+  }
+}
+
 export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard, ep: Endpoint): void {
+  /**
+   * A session request for a session another node holds (its id starts with that node's id): forwarded there with
+   * a cluster token, and its answer sent back as this node's. Undefined when the session is here, or when no live
+   * node has it (the caller's lookup answers 404), or when the request was forwarded already (never twice).
+   */
+  const elsewhere = async (c: Context): Promise<Response | undefined> => {
+    const cluster = deps.cluster;
+    const id = c.req.param("session") ?? "";
+    if (!cluster || deps.registry.session(id) || c.req.header(FORWARDED_HEADER) !== undefined) return undefined;
+    const owner = await cluster.sessionOwner(id);
+    if (!owner) return undefined;
+    const here = new URL(c.req.url);
+    const headers = new Headers(c.req.raw.headers);
+    const res = await requestNode(owner.url, { method: c.req.method, path: here.pathname + here.search, headers, body: await forwardedBody(c), token: await cluster.token() });
+    deps.metrics.clusterRequests.labels("forwarded").inc();
+    return relayAnswer(res);
+  };
+
   const sessionFor = (c: Context, room: string): Session => {
     const entry = deps.registry.session(c.req.param("session") ?? "");
     if (!entry || entry.room.name !== room || entry.session.kind !== ep.kind || entry.session.closed) {
@@ -91,11 +163,28 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     const { sdp, offer } = await readOffer(c);
     const layer = c.req.query("layer");
     if (layer !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(layer)) throw new HttpError(400, "invalid layer name");
-    const { session, answer } =
-      ep.kind === "publisher"
-        ? // A token's ladder claim is the operator's word and beats the publisher's own ?ladder=.
-          await deps.registry.publish(room, offer, sdp, { ladder: claims?.ladder ?? c.req.query("ladder") })
-        : await deps.registry.play(room, offer, sdp, layer);
+    let negotiated: Negotiated<Session>;
+    if (ep.kind === "publisher") {
+      // Claimed in the directory before negotiating: a room has one publisher cluster-wide.
+      const route = await deps.cluster?.routePublish(room);
+      if (route && !route.here) {
+        deps.metrics.clusterRequests.labels("publish_redirect").inc();
+        deps.log.debug({ room, node: route.node.id, reason: route.reason }, "publish sent to another node");
+        return redirectTo(c, route.node.url);
+      }
+      try {
+        // A token's ladder claim is the operator's word and beats the publisher's own ?ladder=.
+        negotiated = await deps.registry.publish(room, offer, sdp, { ladder: claims?.ladder ?? c.req.query("ladder") });
+      } catch (err) {
+        await deps.cluster?.abandon(room);
+        throw err;
+      }
+    } else {
+      const played = await playHere(c, deps, room, offer, sdp, layer);
+      if (played instanceof Response) return played;
+      negotiated = played;
+    }
+    const { session, answer } = negotiated;
     session.log.info({ codecs: session.codecs.map((x) => x.mimeType), ip: c.env?.ip, layer }, `${ep.kind} session created`);
     const location = `${ep.base}/${room}/${session.id}`;
     c.header("Location", location);
@@ -110,6 +199,8 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
   app.patch(`${ep.base}/:room/:session`, async (c) => {
     const room = roomParam(c.req.param("room"));
     await guard.room(c, room, ep.action);
+    const forwarded = await elsewhere(c);
+    if (forwarded) return forwarded;
     const session = sessionFor(c, room);
     const text = await readFrag(c);
     let frag;
@@ -147,6 +238,8 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
   app.delete(`${ep.base}/:room/:session`, async (c) => {
     const room = roomParam(c.req.param("room"));
     await guard.room(c, room, ep.action);
+    const forwarded = await elsewhere(c);
+    if (forwarded) return forwarded;
     const session = sessionFor(c, room);
     deps.registry.endSession(session.id, "DELETE by client");
     const deleted: SessionDeleted = { ok: true };
@@ -157,6 +250,8 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     app.get(`${ep.base}/:room/:session/layer`, async (c) => {
       const room = roomParam(c.req.param("room"));
       await guard.room(c, room, ep.action);
+      const forwarded = await elsewhere(c);
+      if (forwarded) return forwarded;
       const session = sessionFor(c, room);
       if (session.kind !== "viewer") throw notFound("session not found");
       const list: LayerList = { layers: session.layers, current: session.currentLayer ?? null };
@@ -165,6 +260,8 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     app.post(`${ep.base}/:room/:session/layer`, async (c) => {
       const room = roomParam(c.req.param("room"));
       await guard.room(c, room, ep.action);
+      const forwarded = await elsewhere(c);
+      if (forwarded) return forwarded;
       const session = sessionFor(c, room);
       if (session.kind !== "viewer") throw notFound("session not found");
       let body: unknown;
