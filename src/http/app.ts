@@ -18,6 +18,20 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const guard = clusterAwareGuard(authGuard(deps.authorizer, deps.metrics, deps.config.authFailDelayMs, deps.authHook), deps.cluster?.tokens);
 
+  const cluster = deps.cluster;
+  if (cluster) {
+    // In a cluster every answer names the node that gave it: behind the shared port, which one did is otherwise unknown.
+    app.use("*", async function nodeHeader(c, next) {
+      await next();
+      const id = cluster.shownId;
+      if (id === undefined) return;
+      try {
+        c.res.headers.set("X-Roomcast-Node", id);
+      } catch {
+        // An answer with immutable headers goes out as it is.
+      }
+    });
+  }
   app.use("/api/whip/*", whipOptionsHeaders(deps.config));
   app.use("/api/whep/*", whipOptionsHeaders(deps.config));
   app.use(
@@ -26,7 +40,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       origin: deps.config.allowedOrigin,
       allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
       allowHeaders: ["Content-Type", "Authorization", "X-Auth-Token", "If-Match"],
-      exposeHeaders: ["Location", "ETag", "Link", "Accept-Patch", "Accept-Post", "Retry-After", "X-Roomcast-Cluster"],
+      exposeHeaders: ["Location", "ETag", "Link", "Accept-Patch", "Accept-Post", "Retry-After", "X-Roomcast-Cluster", "X-Roomcast-Node"],
       maxAge: 600,
     }),
   );

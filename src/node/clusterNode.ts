@@ -6,7 +6,7 @@
 //
 // A server on its own has a LocalDirectory and the same code paths: every claim is won, no other node exists.
 import { randomBytes } from "node:crypto";
-import { ClusterTokens } from "../auth/clusterToken.ts";
+import { ClusterTokens, type RoomGrant } from "../auth/clusterToken.ts";
 import {
   DirectoryStateError,
   type ClusterMessage,
@@ -107,6 +107,17 @@ export class ClusterNode {
     return this.#dir.nodeId;
   }
 
+  /** The id to name on answers (X-Roomcast-Node): in a cluster, once joined; undefined for a server on its own. */
+  get shownId(): NodeId | undefined {
+    const dir = this.#directory;
+    if (!dir || dir.kind === "local") return undefined;
+    try {
+      return dir.nodeId;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** A server on its own (no WORKERS, no REDIS_URL): the answers keep their single-server shapes. */
   get standalone(): boolean {
     return this.#directory?.kind === "local";
@@ -124,6 +135,11 @@ export class ClusterNode {
   /** A fresh token for a request to another node. */
   token(): Promise<string> {
     return this.tokens.sign(this.id);
+  }
+
+  /** A grant for a client this node redirects to another (auth/clusterToken.ts, RoomGrant). */
+  grant(grant: RoomGrant): Promise<string> {
+    return this.tokens.signGrant(this.id, grant);
   }
 
   // ---- routing ------------------------------------------------------------------------------------------------

@@ -115,7 +115,10 @@ export function parentPort(): IpcPort | undefined {
  */
 export function ownCommand(): string[] {
   const main = typeof Bun !== "undefined" ? Bun.main : process.argv[1];
-  return main !== undefined && existsSync(main) ? [process.execPath, main] : [process.execPath];
+  // A compiled binary's entry is in its embedded file system ("/$bunfs/..."; "B:/~BUN/..." on Windows), which
+  // existsSync sees too: given as an argument, it would be taken for one of the user's.
+  const embedded = main !== undefined && (main.startsWith("/$bunfs/") || main.includes("~BUN"));
+  return main !== undefined && !embedded && existsSync(main) ? [process.execPath, main] : [process.execPath];
 }
 
 export type PinResult = { pinned: true; cpu: number } | { pinned: false; reason: string };

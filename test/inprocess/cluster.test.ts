@@ -84,6 +84,30 @@ describe("a cluster of servers around Redis", () => {
     expect(a.server.cluster.isOrigin("other")).toBe(false);
   });
 
+  it("with auth on, a redirect carries a grant for its room and action, which the client's token need not follow", async () => {
+    const env = { AUTH_TOKEN: "room-token-for-all" };
+    const [a, b] = [await startNode(env), await startNode(env)];
+    const pub = await publish(a.url, "granted", { token: "room-token-for-all" });
+    peers.push(pub);
+    const offer = await publisherOffer();
+    const withToken = { "Content-Type": "application/sdp", Authorization: "Bearer room-token-for-all" };
+    const sent = await fetch(`${b.url}/api/whip/publish/granted?x=1&grant=old`, { method: "POST", body: offer, headers: withToken, redirect: "manual" });
+    expect(sent.status).toBe(307);
+    const location = new URL(sent.headers.get("location") as string);
+    expect(`${location.origin}${location.pathname}`).toBe(`${a.url}/api/whip/publish/granted`);
+    expect(location.searchParams.get("x")).toBe("1");
+    const grant = location.searchParams.get("grant") as string;
+    expect(grant).not.toBe("old");
+    // Followed without the Authorization header (fetch drops it across origins): the grant lets it in, to A's 409.
+    const bare = { "Content-Type": "application/sdp" };
+    const followed = await fetch(location, { method: "POST", body: offer, headers: bare });
+    expect([followed.status, await followed.json()]).toEqual([409, { error: "publisher already exists in this room" }]);
+    // For that room and action only: not another room, not a play, not a forged one.
+    expect((await post(`${a.url}/api/whip/publish/elsewhere?grant=${grant}`, offer)).status).toBe(401);
+    expect((await post(`${a.url}/api/whep/play/granted?grant=${grant}`, await viewerOffer())).status).toBe(401);
+    expect((await post(`${a.url}/api/whip/publish/granted?grant=${grant.slice(0, -2)}xx`, offer)).status).toBe(401);
+  });
+
   it("session requests reach the session whichever node they land on; an unknown node's session is 404", async () => {
     const [a, b] = [await startNode(), await startNode()];
     const pub = await publish(a.url, "fwd");

@@ -3,11 +3,18 @@
 // credentials: the node that sent them checked the client already. This wraps the auth guard so that a valid
 // cluster token passes every check; any other token, or a cluster token that does not verify, goes to the guard
 // as before (and gets its 401 there).
+//
+// A WHIP/WHEP POST a node redirects to another (307) carries a grant in its Location (`?grant=`, auth/
+// clusterToken.ts's RoomGrant): the client's own Authorization header does not survive a redirect to another
+// origin, so the grant stands for it, for that room and action only.
 import type { Context } from "hono";
 import { extractToken } from "../../auth/authorizer.ts";
 import { looksLikeClusterToken, type ClusterTokens } from "../../auth/clusterToken.ts";
 import type { NodeId } from "../../cluster/ids.ts";
 import type { AuthGuard } from "./auth.ts";
+
+/** The query parameter of a redirect's grant. */
+export const GRANT_PARAM = "grant";
 
 /** The requesting node of each request a cluster token authenticated. */
 const peers = new WeakMap<Request, NodeId>();
@@ -33,6 +40,11 @@ export function clusterAwareGuard(guard: AuthGuard, tokens: ClusterTokens | unde
   return {
     async room(c, room, action) {
       if ((await peer(c)) !== undefined) return undefined;
+      const grant = c.req.query(GRANT_PARAM);
+      if (grant !== undefined) {
+        const result = await verifier.verifyGrant(grant);
+        if (result.ok && result.grant.room === room && result.grant.action === action) return { room, can: [action], ladder: result.grant.ladder };
+      }
       return guard.room(c, room, action);
     },
     async admin(c) {

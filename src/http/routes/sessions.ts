@@ -11,7 +11,8 @@ import type { Negotiated, Session } from "../../room/registry.ts";
 import type { OriginRef } from "../../room/relay.ts";
 import type { ParsedOffer } from "../../rtc/sdp.ts";
 import type { ViewerSession } from "../../room/viewer.ts";
-import { clusterPeer } from "../middleware/clusterAuth.ts";
+import type { RoomGrant } from "../../auth/clusterToken.ts";
+import { clusterPeer, GRANT_PARAM } from "../middleware/clusterAuth.ts";
 import { NegotiationError } from "../../rtc/sessionPeer.ts";
 import { parseSdpFrag, SdpFragError } from "../../rtc/sdpfrag.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
@@ -84,11 +85,15 @@ async function readFrag(c: Context): Promise<string> {
 
 /**
  * 307 to the same path and query on another node (WHIP and WHEP clients repeat the POST there with the same body).
- * No body: a client that does not follow redirects has the Location.
+ * With auth on, the query also carries a grant for the room and action (clusterAuth.ts): the client's credentials
+ * stay behind on a redirect to another origin. No body: a client that does not follow redirects has the Location.
  */
-function redirectTo(c: Context, nodeUrl: string): Response {
+async function redirectTo(c: Context, deps: AppDeps, nodeUrl: string, grant: RoomGrant): Promise<Response> {
   const here = new URL(c.req.url);
-  c.header("Location", new URL(here.pathname + here.search, nodeUrl).toString());
+  const target = new URL(here.pathname + here.search, nodeUrl);
+  target.searchParams.delete(GRANT_PARAM);
+  if (deps.cluster && (deps.authorizer.enabled || deps.authHook)) target.searchParams.set(GRANT_PARAM, await deps.cluster.grant(grant));
+  c.header("Location", target.toString());
   return c.body(null, 307);
 }
 
@@ -126,7 +131,7 @@ async function playHere(
     if (!target) throw err;
     deps.metrics.clusterRequests.labels("play_redirect").inc();
     deps.log.debug({ room, node: target.id }, "at capacity: viewer sent to another node");
-    return redirectTo(c, target.url);
+    return redirectTo(c, deps, target.url, { room, action: "play" });
   }
 }
 
@@ -170,7 +175,7 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
       if (route && !route.here) {
         deps.metrics.clusterRequests.labels("publish_redirect").inc();
         deps.log.debug({ room, node: route.node.id, reason: route.reason }, "publish sent to another node");
-        return redirectTo(c, route.node.url);
+        return redirectTo(c, deps, route.node.url, { room, action: "publish", ladder: claims?.ladder });
       }
       try {
         // A token's ladder claim is the operator's word and beats the publisher's own ?ladder=.

@@ -2,7 +2,7 @@
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { Authorizer } from "../../../src/auth/authorizer.ts";
-import { ClusterTokens } from "../../../src/auth/clusterToken.ts";
+import { ClusterTokens, looksLikeClusterToken } from "../../../src/auth/clusterToken.ts";
 import { loadConfig } from "../../../src/config.ts";
 
 const SECRET = "cluster-secret-0123456789";
@@ -69,6 +69,27 @@ describe("cluster tokens", () => {
     const auth = new Authorizer(loadConfig({ JWT_SECRET: SECRET }));
     const decision = await auth.authorizeRoom(await tokens.sign("AAAA"), "demo", "play");
     expect(decision).toMatchObject({ ok: false, status: 403 });
+  });
+
+  it("grants: one room and action for a redirected client, never a cluster token, refused when forged or late", async () => {
+    const now = Date.now();
+    const g = await tokens.signGrant("AAAA", { room: "show", action: "publish", ladder: "720p,360p" }, { now });
+    expect(await tokens.verifyGrant(g, { now })).toEqual({ ok: true, node: "AAAA", grant: { room: "show", action: "publish", ladder: "720p,360p" } });
+    expect(await tokens.verifyGrant(await tokens.signGrant("AAAA", { room: "show", action: "play" }))).toEqual({ ok: true, node: "AAAA", grant: { room: "show", action: "play", ladder: undefined } });
+    expect(await tokens.verifyGrant(g, { now: now + 66_000 })).toEqual({ ok: false, reason: "expired" });
+    // Neither passes for the other: a grant opens one room, a cluster token every node-to-node request.
+    expect(await tokens.verify(g)).toMatchObject({ ok: false });
+    expect(await tokens.verifyGrant(await tokens.sign("AAAA"))).toEqual({ ok: false, reason: "invalid" });
+    expect(looksLikeClusterToken(g)).toBe(false);
+    expect(looksLikeClusterToken(await tokens.sign("AAAA"))).toBe(true);
+    expect(await new ClusterTokens("another-secret-0123456789").verifyGrant(g)).toEqual({ ok: false, reason: "invalid" });
+    const iat = Math.floor(now / 1000);
+    const odd = (grant: unknown) => new SignJWT({ node: "AAAA", grant }).setProtectedHeader({ alg: "HS256" }).setAudience("roomcast-grant").setIssuedAt(iat).setExpirationTime(iat + 60).sign(key);
+    for (const bad of [{ room: "show", action: "admin" }, { room: 5, action: "play" }, "show", { room: "show", action: "play", ladder: 3 }]) {
+      expect(await tokens.verifyGrant(await odd(bad))).toEqual({ ok: false, reason: "invalid" });
+    }
+    // Nor is a grant a room JWT under a shared JWT_SECRET: it has no room claim of that kind.
+    expect(await new Authorizer(loadConfig({ JWT_SECRET: SECRET })).authorizeRoom(g, "show", "publish")).toMatchObject({ ok: false });
   });
 
   it("need a secret", () => {
