@@ -56,6 +56,14 @@ describe("WORKERS=2 from the binary", () => {
     return page;
   }
 
+  it("refuses WORKERS without a fixed PORT, which the nodes share", async () => {
+    const failed = await startServer({ WORKERS: "2", PORT: "0" }).then(
+      (h) => h.stop().then(() => "started"),
+      (err: Error) => err.message,
+    );
+    expect(failed).toMatch(/exited with 1 before listening[\s\S]*WORKERS needs a fixed PORT/);
+  });
+
   it("one HTTP port, a direct port and a media port per node, and requests on the shared port reach both nodes", async () => {
     const port = Number(new URL(shared).port);
     expect(nodes.map((n) => Number(new URL(n.url).port)).sort()).toEqual([port + 1, port + 2]);
@@ -133,6 +141,43 @@ describe("WORKERS=2 from the binary", () => {
     const url = nodes.find((n) => n.id === holder)?.url;
     expect(url).toBeDefined();
     await decodingViewer(url as string, room);
+  });
+
+  it("an edge killed: nobody else notices, and a web player on it reconnects by itself once it is back", async () => {
+    const [origin, edge] = nodes as [NodeSeen, NodeSeen];
+    const room = "workers-edge";
+    const pub = await publisher(origin.url, room);
+    const viewer = await decodingViewer(origin.url, room);
+    let player: Page | undefined;
+    if (RELAY) {
+      player = await (browser as Browser).newPage();
+      open.pages.push(player);
+      await player.goto(`${edge.url}/play/${room}`);
+      await player.locator("#player-state", { hasText: "Live" }).waitFor({ timeout: 20_000 });
+    }
+    const before = joinedNodes(server).length;
+    process.kill(nodePids(server).get(edge.id) as number, "SIGKILL");
+    const [restarted] = await waitJoined(server, 1, before);
+    nodes = [origin, restarted as NodeSeen];
+    // The origin's publisher and viewer carry on: more frames decoded after the edge died than before.
+    const decoded = async () => (await viewer.evaluate(async () => {
+      const stats = await window.__rc?.pc.getStats();
+      let frames = 0;
+      stats?.forEach((r: { type: string; kind?: string; framesDecoded?: number }) => {
+        if (r.type === "inbound-rtp" && r.kind === "video") frames = r.framesDecoded ?? 0;
+      });
+      return frames;
+    })) as number;
+    const at = await decoded();
+    await waitFor(async () => (await decoded()) > at + 15, 10_000, "the origin's viewer still decoding");
+    expect(pub.stoppedBy).toBeUndefined();
+    expect(await roomsText(origin.url)).toContain(`"name":"${room}","hasPublisher":true`);
+    if (player) {
+      // The player saw its stream end and plays again through the restarted node's relay, on its own.
+      await player.locator("#player-state", { hasText: "Live" }).waitFor({ timeout: 30_000 });
+      const t0 = (await player.evaluate(() => (document.querySelector("#player-video") as HTMLVideoElement).currentTime)) as number;
+      await waitFor(async () => ((await player.evaluate(() => (document.querySelector("#player-video") as HTMLVideoElement).currentTime)) as number) > t0 + 1, 10_000, "the player's video advancing again");
+    }
   });
 
   it("SIGTERM to the supervisor stops every node cleanly: exit 0", async () => {

@@ -58,6 +58,28 @@ async function startNode(env: Record<string, string> = {}): Promise<Node> {
   return node;
 }
 
+/** The events of a GET /api/events stream as they arrive, until `signal` aborts it. */
+async function sse(url: string, signal: AbortSignal): Promise<{ event: string; data: Record<string, unknown> }[]> {
+  const events: { event: string; data: Record<string, unknown> }[] = [];
+  const res = await fetch(url, { signal });
+  void (async () => {
+    const decoder = new TextDecoder();
+    let buf = "";
+    for await (const chunk of res.body as ReadableStream<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true });
+      let end: number;
+      while ((end = buf.indexOf("\n\n")) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1];
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        if (event && data) events.push({ event, data: JSON.parse(data) as Record<string, unknown> });
+      }
+    }
+  })().catch(() => undefined);
+  return events;
+}
+
 const post = (url: string, sdp: string) => fetch(url, { method: "POST", body: sdp, headers: { "Content-Type": "application/sdp" }, redirect: "manual" });
 const json = async (url: string, init?: RequestInit) => {
   const res = await fetch(url, init);
@@ -165,6 +187,35 @@ describe("a cluster of servers around Redis", () => {
     const metrics = await (await fetch(`${a.url}/metrics`)).text();
     expect(metrics).toContain(`live_subscribers{room="seen",node="${a.id}"} 2`);
     expect(metrics).toContain(`roomcast_cluster_directory_connected{node="${a.id}"} 1`);
+  });
+
+  it("/api/events on any node: other nodes' rooms opened and closed, with viewers summed over the nodes", async () => {
+    const [a, b] = [await startNode(), await startNode()];
+    const abort = new AbortController();
+    try {
+      const events = await sse(`${b.url}/api/events`, abort.signal);
+      await waitFor(() => events.length > 0, 5000, "the rooms event");
+      expect(events[0]).toEqual({ event: "rooms", data: [] });
+      const pub = await publish(a.url, "remote-live");
+      peers.push(pub);
+      const opened = await waitFor(() => events.find((e) => e.event === "room-opened"), 5000, "room-opened from A's room");
+      expect(opened.data).toMatchObject({ room: "remote-live", hasPublisher: true, viewers: 0 });
+      const viewer = await play(a.url, "remote-live");
+      peers.push(viewer);
+      await waitFor(() => events.some((e) => e.event === "viewers" && e.data["room"] === "remote-live" && e.data["viewers"] === 1), 5000, "A's viewer counted on B");
+      // Its stats each second, with the origin's figures.
+      const sending = pub.sendVideo(150, 20);
+      await waitFor(() => events.some((e) => e.event === "stats" && e.data["room"] === "remote-live" && (e.data["bitrate"] as number) > 0 && e.data["viewers"] === 1), 8000, "stats with A's bitrate");
+      await sending;
+      // A client that connects now has it in its first list.
+      const late = await sse(`${b.url}/api/events`, abort.signal);
+      await waitFor(() => late.length > 0, 5000, "the late client's rooms event");
+      expect(late[0]).toMatchObject({ event: "rooms", data: [{ room: "remote-live", hasPublisher: true, viewers: 1 }] });
+      await pub.close();
+      await waitFor(() => events.some((e) => e.event === "room-closed" && e.data["room"] === "remote-live"), 5000, "room-closed from A");
+    } finally {
+      abort.abort();
+    }
   });
 
   it("an admin close on any node closes the room on its origin: 200, then 404 everywhere", async () => {
