@@ -25,6 +25,19 @@ export interface Bootstrap {
   version: string;
 }
 
+// ---- GET /api/health -------------------------------------------------------------------------------------------
+
+/** What a probe or a status page may show anyone; nothing about paths, tokens or ffmpeg. */
+export interface Health {
+  status: "ok";
+  /** Whole seconds since this server started. */
+  uptime: number;
+  /** Open rooms, and the viewers in them. */
+  rooms: number;
+  viewers: number;
+  version: string;
+}
+
 // ---- GET /api/rooms, GET /api/rooms/{room}, POST /api/admin/rooms/{room}/close ----------------------------------
 
 /** One entry of GET /api/rooms: the reference's shape, `subscribers` included. */

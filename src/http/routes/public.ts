@@ -1,10 +1,26 @@
-// GET /healthz, GET /metrics, GET /api/bootstrap: public by design, for probes, scrapers and the web app.
+// GET /healthz, GET /api/health, GET /metrics, GET /api/bootstrap: public by design, for probes, scrapers and the
+// web app.
 import type { Hono } from "hono";
-import type { Bootstrap } from "../../api.ts";
+import type { Bootstrap, Health } from "../../api.ts";
+import type { RoomRegistry } from "../../room/registry.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 
+export function healthOf(registry: Pick<RoomRegistry, "rooms">, startedAt: number, now: number, version: string): Health {
+  let rooms = 0;
+  let viewers = 0;
+  for (const room of registry.rooms()) {
+    if (room.closed) continue;
+    rooms++;
+    viewers += room.viewers.size;
+  }
+  return { status: "ok", uptime: Math.max(0, Math.floor((now - startedAt) / 1000)), rooms, viewers, version };
+}
+
 export function publicRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
+  // The app is made as its server starts.
+  const startedAt = Date.now();
   app.get("/healthz", (c) => c.text("ok"));
+  app.get("/api/health", (c) => c.json(healthOf(deps.registry, startedAt, Date.now(), deps.version)));
 
   app.get("/metrics", async (c) => {
     const { contentType, body } = await deps.metrics.render();
