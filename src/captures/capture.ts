@@ -2,7 +2,7 @@
 // saving every few seconds joins strings instead of serializing the whole capture again, and the size of the file
 // is known before it is written.
 import { CaptureSampler } from "./sampler.ts";
-import type { CaptureEvent, CaptureSample, CaptureStarted, CaptureState, CaptureSummary, StopReason } from "./types.ts";
+import type { CaptureEvent, CaptureSample, CaptureStarted, CaptureState, CaptureSummary, StopReason } from "../api.ts";
 
 /** What the meta and the JSON's punctuation may take, beyond samples and events, counted against the size limit. */
 const HEAD_BYTES = 1024;

@@ -8,7 +8,7 @@ import { CaptureError } from "./errors.ts";
 import { isCaptureId, newCaptureId } from "./ids.ts";
 import type { RoomSnapshot } from "./sampler.ts";
 import { CaptureStore, type StoreWriter } from "./store.ts";
-import type { CaptureEvent, CaptureStarted, CaptureSummary, StopReason } from "./types.ts";
+import type { CaptureEvent, CaptureStarted, CaptureSummary, StopReason } from "../api.ts";
 
 /** What captures hear from the rooms: the registry's events, in its words. */
 export type CaptureRoomEvent =

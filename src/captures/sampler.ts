@@ -1,7 +1,7 @@
 // Turns a room's counters, read once a second, into a capture's samples: rates are counter deltas over the time
 // between two reads, so nothing in the forwarding path does more than count. Pure: the room is read elsewhere
 // (roomSnapshot.ts), and the tests feed it made-up snapshots.
-import type { CaptureEvent, CaptureSample, LayerSample, Spread, TrackSample } from "./types.ts";
+import type { CaptureEvent, CaptureSample, CaptureLayerSample, CaptureSpread, CaptureTrackSample } from "../api.ts";
 
 export interface LayerSnapshot {
   name: string;
@@ -48,7 +48,7 @@ interface Totals {
 
 const layerKey = (track: number, layer: string) => `${track}/${layer}`;
 
-function spread(values: number[]): Spread | null {
+function spread(values: number[]): CaptureSpread | null {
   if (values.length === 0) return null;
   let sum = 0;
   let max = -Infinity;
@@ -86,8 +86,8 @@ export class CaptureSampler {
     const t = snap.at - this.#startedAt;
     const elapsedMs = this.#at === undefined ? 0 : snap.at - this.#at;
     const perSec = (delta: number) => (elapsedMs > 0 ? (delta * 1000) / elapsedMs : 0);
-    const tracks: TrackSample[] = snap.tracks.map((track) => {
-      const layers: LayerSample[] = track.layers.map((l) => {
+    const tracks: CaptureTrackSample[] = snap.tracks.map((track) => {
+      const layers: CaptureLayerSample[] = track.layers.map((l) => {
         const prev = this.#layers.get(layerKey(track.index, l.name));
         // A layer that is new, or whose counters went back (the publisher was replaced), starts from zero.
         const base = prev && prev.bytes <= l.bytes && prev.frames <= l.frames ? prev : { bytes: l.bytes, packets: l.packets, frames: l.frames };

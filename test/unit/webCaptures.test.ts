@@ -1,7 +1,7 @@
 // The captures page's model (web/pages/capturesModel.ts) without a browser: which charts and series a capture
 // becomes, gaps where a figure did not exist, the timeline's span while running and after, markers, and polling.
 import { describe, expect, it } from "vitest";
-import type { CaptureFile, CaptureSample } from "../../src/captures/types.ts";
+import type { CaptureFile, CaptureSample } from "../../src/api.ts";
 import { captureView, describeCapture, duration, markerLabel, shouldPoll } from "../../web/pages/capturesModel.ts";
 
 function sample(t: number, over: Partial<CaptureSample> = {}, layers: [string, number, number][] = [["source", 1_000_000, 1]]): CaptureSample {

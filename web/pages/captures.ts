@@ -1,6 +1,6 @@
 // The admin's captures pages: /captures lists them and starts one on a live room; /captures/{id} draws one as
 // graphs on its timeline (growing while it runs) with a download. State lives in capturesModel.ts.
-import type { CaptureFile, CaptureStarted, CaptureSummary } from "../../src/captures/types.ts";
+import type { CaptureFile, CaptureStarted, CaptureSummary } from "../../src/api.ts";
 import { authHeaders, describeError, errorFrom, getJson, getToken, ApiError } from "../lib/api.ts";
 import { fill, h } from "../lib/dom.ts";
 import { bitrate, dateTime, percent } from "../lib/format.ts";

@@ -1,7 +1,7 @@
 // The captures pages' state, without the DOM: a capture's JSON turned into the charts the page draws (bitrate,
 // frame rate, loss, RTT, viewers per layer) on one timeline with the capture's events marked, and when to poll a
 // capture again (while it runs). The view (captures.ts) fetches, draws and links; this decides what to draw.
-import type { CaptureEvent, CaptureFile, CaptureSample, CaptureSummary } from "../../src/captures/types.ts";
+import type { CaptureEvent, CaptureFile, CaptureSample, CaptureSummary } from "../../src/api.ts";
 
 /** A running capture is fetched again this often, so its graphs grow as it does. */
 export const LIVE_POLL_MS = 2000;

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { Captures, type CaptureRoomEvent, type CaptureRooms } from "../../../src/captures/captures.ts";
 import { CaptureError } from "../../../src/captures/errors.ts";
 import type { RoomSnapshot } from "../../../src/captures/sampler.ts";
-import type { CaptureFile } from "../../../src/captures/types.ts";
+import type { CaptureFile } from "../../../src/api.ts";
 
 const log = pino({ level: "silent" });
 
