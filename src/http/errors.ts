@@ -1,6 +1,7 @@
 // HTTP errors, and the one map from the rooms' domain errors to statuses, bodies and headers (app.onError uses it).
 import { AtCapacityError, RoomError, type RoomErrorCode } from "../room/errors.ts";
 import { WebhookConflictError } from "../webhooks/webhooks.ts";
+import { CaptureError, type CaptureErrorCode } from "../captures/errors.ts";
 
 export class HttpError extends Error {
   constructor(
@@ -38,10 +39,19 @@ const ROOM_ERROR_STATUS: Record<RoomErrorCode, number> = {
   invalid_state: 409,
 };
 
+const CAPTURE_ERROR_STATUS: Record<CaptureErrorCode, number> = {
+  invalid: 400,
+  not_found: 404,
+  room_not_found: 404,
+  already_running: 409,
+  too_many: 409,
+};
+
 /** The HTTP answer to an error, when it is one the contract knows; undefined means a 500. */
 export function httpErrorOf(err: unknown): HttpError | undefined {
   if (err instanceof HttpError) return err;
   if (err instanceof WebhookConflictError) return new HttpError(409, err.message);
+  if (err instanceof CaptureError) return new HttpError(CAPTURE_ERROR_STATUS[err.code], err.message);
   if (!(err instanceof RoomError)) return undefined;
   const headers: Record<string, string> = {};
   if (err instanceof AtCapacityError) headers["Retry-After"] = String(err.retryAfterSec);
