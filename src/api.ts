@@ -131,6 +131,38 @@ export interface RoomClosed {
   closed: string;
 }
 
+// ---- GET /api/admin/sessions, DELETE /api/admin/sessions/{id} ---------------------------------------------------
+
+/** One WHIP or WHEP session, as the admin sees it: by its public id (never its secret Location). */
+export interface AdminSession {
+  id: string;
+  kind: "publisher" | "viewer";
+  room: string;
+  state: string;
+  createdAt: string;
+  /** The IP its WHIP/WHEP request came from; null when the server could not tell. */
+  clientAddress: string | null;
+  codecs: string[];
+  /** A publisher's media in (all tracks); 0 for a viewer. */
+  packetsReceived: number;
+  bytesReceived: number;
+  /** A viewer's media out (all streams); 0 for a publisher. */
+  packetsSent: number;
+  bytesSent: number;
+  /** A publisher: gaps in its sequence numbers. A viewer: lost as its receiver reports say (null before one). */
+  packetsLost: number | null;
+  /** A viewer's round-trip time from its receiver reports (mean of its streams), null before one or for a publisher. */
+  rttMs: number | null;
+  /** A viewer's last fraction lost (0..1, its worst stream), null before a report or for a publisher. */
+  fractionLost: number | null;
+  /** The video layer a viewer is on; null for a publisher or an audio-only viewer. */
+  layer: string | null;
+}
+
+export interface AdminSessionClosed {
+  closed: string;
+}
+
 // ---- WHIP/WHEP session URLs ------------------------------------------------------------------------------------
 
 export interface SessionDeleted {

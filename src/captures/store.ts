@@ -35,16 +35,24 @@ export class CaptureStore {
   readonly #writer: StoreWriter;
   /** One write at a time per file: the last one asked for lands last. */
   readonly #pending = new Map<string, Promise<void>>();
+  /** The folder is made at the first write: a server that never captures leaves no trace in DATA_DIR. */
+  #made = false;
 
   constructor(dir: string, writer: StoreWriter = fileWriter) {
     this.dir = dir;
     this.#writer = writer;
   }
 
-  /** Creates the folder and removes the temp files a crash left behind. */
+  /** Removes the temp files a crash left behind (a folder that does not exist yet has none). */
   async init(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    for (const name of await readdir(this.dir)) {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw err;
+    }
+    for (const name of names) {
       if (isTempName(name)) await unlink(join(this.dir, name)).catch(() => undefined);
     }
   }
@@ -65,6 +73,10 @@ export class CaptureStore {
   async #replace(id: string, json: string): Promise<void> {
     const final = join(this.dir, captureFileName(id));
     const temp = join(this.dir, `.${captureFileName(id)}.${randomBytes(4).toString("hex")}.tmp`);
+    if (!this.#made) {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      this.#made = true;
+    }
     try {
       await this.#writer.writeNew(temp, json);
       await this.#writer.rename(temp, final);

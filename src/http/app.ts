@@ -11,6 +11,9 @@ import { roomRoutes } from "./routes/rooms.ts";
 import { sessionRoutes, whipOptionsHeaders, WHEP, WHIP } from "./routes/sessions.ts";
 import { webRoutes } from "./routes/web.ts";
 import { webhookRoutes } from "./routes/webhooks.ts";
+import { adminSessionRoutes } from "./routes/adminSessions.ts";
+import { captureRoutes } from "./routes/captures.ts";
+import { whepEventRoutes } from "./routes/whepEvents.ts";
 import type { AppDeps, AppEnv } from "./types.ts";
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -36,10 +39,13 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   publicRoutes(app, deps);
   sessionRoutes(app, deps, guard, WHIP);
   sessionRoutes(app, deps, guard, WHEP);
+  if (deps.whepEvents) whepEventRoutes(app, deps, deps.whepEvents, guard);
   roomRoutes(app, deps, guard);
   eventRoutes(app, deps, guard);
   recordRoutes(app, deps, guard);
   if (deps.webhooks) webhookRoutes(app, deps.webhooks, guard, deps);
+  adminSessionRoutes(app, deps, guard);
+  if (deps.captures) captureRoutes(app, deps.captures, guard);
   // Last: its catch-all for bundled files must not shadow any API path.
   if (deps.web) webRoutes(app, deps.web);
 

@@ -9,6 +9,8 @@ import type { RoomRegistry } from "../room/registry.ts";
 import type { WebAssets } from "../platform/ports.ts";
 import type { AuthHook } from "../auth/authHook.ts";
 import type { Webhooks } from "../webhooks/webhooks.ts";
+import type { Captures } from "../captures/captures.ts";
+import type { WhepEventsHub } from "../room/whepEvents.ts";
 
 /** What the HTTP layer is built from; tests build it with real parts and no listening server. */
 export interface AppDeps {
@@ -30,6 +32,10 @@ export interface AppDeps {
   webhooks?: Webhooks;
   /** AUTH_HOOK_URL's client, when one is configured. */
   authHook?: AuthHook;
+  /** Stats captures (DATA_DIR/captures); the admin captures API is not served without them. */
+  captures?: Captures;
+  /** The WHEP event streams; without them a play's 201 links no events and their URLs are not served. */
+  whepEvents?: WhepEventsHub;
 }
 
 /** Per-request bindings the platform passes to app.fetch. */

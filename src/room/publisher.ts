@@ -35,6 +35,8 @@ export class PublisherSession {
   readonly createdAt = new Date();
   readonly tracks: PublishedTrack[];
   state: SessionState = "connecting";
+  /** The IP the session's WHIP/WHEP request came from, as the HTTP layer saw it (the admin's session list). */
+  clientAddress: string | undefined;
   /** When the transport last became connected; 0 before. */
   connectedAt = 0;
   readonly log: Logger;

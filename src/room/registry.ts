@@ -57,6 +57,11 @@ export class RoomRegistry {
     return this.#sessions.get(id);
   }
 
+  /** Every session of every room, in the order they were opened. */
+  sessions(): { session: Session; room: Room }[] {
+    return [...this.#sessions.values()];
+  }
+
   /** Hears every room and session change as it happens; returns the unsubscribe. */
   subscribe(listener: RegistryListener): () => void {
     this.#listeners.add(listener);

@@ -10,6 +10,7 @@ import { NegotiationError } from "../../rtc/sessionPeer.ts";
 import { parseSdpFrag, SdpFragError } from "../../rtc/sdpfrag.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
 import { readOffer } from "../sdpBody.ts";
+import { WHEP_EVENT_TYPES } from "../../room/whepFeed.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 
 interface Endpoint {
@@ -24,6 +25,10 @@ export const WHEP: Endpoint = { base: "/api/whep/play", action: "play", kind: "v
 const SDPFRAG = "application/trickle-ice-sdpfrag";
 /** The WHEP layer extension's link relation: where a viewer switches simulcast/transcoded layers live. */
 const LAYER_REL = "urn:ietf:params:whep:ext:core:layer";
+/** The WHEP server-sent events extension's link relation (routes/whepEvents.ts serves it). */
+export const SSE_REL = "urn:ietf:params:whep:ext:core:server-sent-events";
+/** The events Link a WHEP 201 carries for its session at `location`, with the events this server sends. */
+export const eventsLink = (location: string) => `<${location}/events>; rel="${SSE_REL}"; events="${WHEP_EVENT_TYPES.join(",")}"`;
 const MAX_SDPFRAG_BYTES = 64 * 1024;
 
 export function roomParam(raw: string | undefined): string {
@@ -63,6 +68,8 @@ export function whipOptionsHeaders(config: Config): MiddlewareHandler<AppEnv> {
     await next();
     if (c.req.method !== "OPTIONS") return;
     const isSession = /^\/api\/(whip\/publish|whep\/play)\/[^/]+\/[^/]+$/.test(c.req.path);
+    // The session's own resources ({Location}/layer, /events...) take neither an SDP nor an sdpfrag.
+    if (!isSession && !/^\/api\/(whip\/publish|whep\/play)\/[^/]+$/.test(c.req.path)) return;
     c.res.headers.set(isSession ? "Accept-Patch" : "Accept-Post", isSession ? SDPFRAG : "application/sdp");
     if (!isSession) for (const link of iceServerLinks(config)) c.res.headers.append("Link", link);
   };
@@ -96,10 +103,14 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
         ? // A token's ladder claim is the operator's word and beats the publisher's own ?ladder=.
           await deps.registry.publish(room, offer, sdp, { ladder: claims?.ladder ?? c.req.query("ladder") })
         : await deps.registry.play(room, offer, sdp, layer);
+    session.clientAddress = c.env?.ip;
     session.log.info({ codecs: session.codecs.map((x) => x.mimeType), ip: c.env?.ip, layer }, `${ep.kind} session created`);
     const location = `${ep.base}/${room}/${session.id}`;
     c.header("Location", location);
-    if (ep.kind === "viewer") c.header("Link", `<${location}/layer>; rel="${LAYER_REL}"`, { append: true });
+    if (ep.kind === "viewer") {
+      c.header("Link", `<${location}/layer>; rel="${LAYER_REL}"`, { append: true });
+      if (deps.whepEvents) c.header("Link", eventsLink(location), { append: true });
+    }
     c.header("Content-Type", "application/sdp");
     c.header("ETag", session.peer.etag);
     c.header("Accept-Patch", SDPFRAG);
