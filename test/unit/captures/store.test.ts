@@ -85,6 +85,16 @@ describe("CaptureStore", () => {
     expect(await real.ids()).toEqual([ID]);
   });
 
+  it("makes its folder at the first write, not before: a server that never captures leaves nothing", async () => {
+    const dir = freshDir();
+    const store = new CaptureStore(dir);
+    await store.init();
+    expect(await store.ids()).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+    await store.write(ID, "{}");
+    expect(readdirSync(dir)).toEqual([`${ID}.json`]);
+  });
+
   it("clears the temp files a crash left behind when it starts", async () => {
     const dir = freshDir();
     mkdirSync(dir, { recursive: true });
@@ -105,6 +115,7 @@ describe("CaptureStore", () => {
     const root = mkdtempSync(join(tmpdir(), "roomcast-captures-"));
     const dir = join(root, "captures");
     const store = new CaptureStore(dir);
+    mkdirSync(dir);
     await store.init();
     writeFileSync(join(root, "secret.json"), '{"secret":true}');
     writeFileSync(join(dir, "notes.json"), "{}");
