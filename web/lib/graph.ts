@@ -162,5 +162,10 @@ export class TimelineGraph {
     });
     ctx.fillStyle = "rgba(255,255,255,0.7)";
     ctx.fillText(`max ${this.#format(max / 1.15)}`, pad * 2, pad);
+    // The timeline's end, bottom right: the capture's length so far.
+    ctx.textAlign = "right";
+    ctx.textBaseline = "bottom";
+    ctx.fillText(`${Math.round(span)} s`, w - pad * 2, hgt - pad);
+    ctx.textAlign = "left";
   }
 }

@@ -1,5 +1,6 @@
-// GET /, /play/{room}, /publish/{room}: the web app's page; GET /{file}: its bundled scripts and styles. The files
-// come from a WebAssets source (src/platform/webAssets.ts embeds them in the binary); this file only serves them.
+// GET /, /play/{room}, /publish/{room}, /captures, /captures/{id}: the web app's page; GET /{file}: its bundled
+// scripts and styles. The files come from a WebAssets source (src/platform/webAssets.ts embeds them in the binary);
+// this file only serves them.
 import { gzipSync } from "node:zlib";
 import type { Context, Hono } from "hono";
 import type { WebAssets, WebFile } from "../../platform/ports.ts";
@@ -60,6 +61,9 @@ export function webRoutes(app: Hono<AppEnv>, assets: WebAssets): void {
   app.get("/", page);
   app.get("/play/:room", page);
   app.get("/publish/:room", page);
+  // The admin's captures pages; their data needs ADMIN_TOKEN, the page itself is the same app for anyone.
+  app.get("/captures", page);
+  app.get("/captures/:id", page);
 
   // Registered after every API route, so it only sees paths nothing else answered.
   app.get("/:file", (c) => {
