@@ -1,7 +1,9 @@
-// A stats capture of a room with a Chromium publisher and viewer, against the binary: started by the admin API,
+// The web app on the operations features, against the binary in headless Chromium. A stats capture of a room with
+// a Chromium publisher and viewer: started by the admin API,
 // drawn by the web app's /captures/{id} in headless Chromium while it runs (its canvases' lines grow) and after it
 // is stopped from the page, listed on /captures, and downloaded as JSON with samples, from the page and the API.
-// The graphs' screenshot lands in test-results/captures-graphs.png.
+// The graphs' screenshot lands in test-results/captures-graphs.png. And the player page on its session's WHEP
+// events: Paused while a werift publisher stalls, Live again when it sends, the viewer count from them.
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
@@ -9,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CaptureFile, CaptureStarted, CaptureSummary } from "../../src/api.ts";
 import { requireTool } from "../helpers/requireTool.ts";
 import { launchChromium, openServerPage, TEST_RESULTS, playInPage, publishFromPage, waitForDecodedFrames, waitPageConnected } from "./helpers/browser.ts";
+import { sendRealMedia } from "./helpers/realMedia.ts";
 import { startServer, waitFor, type ServerHandle } from "./helpers/server.ts";
+import { publish } from "./helpers/weriftPeers.ts";
 
 requireTool("chromium");
 const ADMIN = "capture-admin";
@@ -36,7 +40,7 @@ async function linePixels(page: Page): Promise<Record<string, number>> {
   });
 }
 
-describe("stats captures from the binary, graphed in the web app", () => {
+describe("the web app on captures and WHEP events", () => {
   let server: ServerHandle;
   let browser: Browser;
 
@@ -135,5 +139,33 @@ describe("stats captures from the binary, graphed in the web app", () => {
     await viewer.close();
     await publisher.close();
     await adminPage.close();
+  });
+
+  it("the player shows Paused while the publisher stalls and Live when it sends again, from its session's events", async () => {
+    const room = "pausing";
+    const pub = await publish(server.url, room, { token: ADMIN });
+    let sending = sendRealMedia(pub, { video: "vp8", seconds: 5 });
+    const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+    // Only the session's events can say the publisher paused: the room feed still says it is connected.
+    let eventStreams = 0;
+    page.on("request", (r) => {
+      if (r.method() === "GET" && /\/events\/[0-9a-f]{32}$/.test(r.url())) eventStreams++;
+    });
+    try {
+      await page.goto(`${server.url}/play/${room}?token=${ADMIN}`);
+      const pill = page.locator("#player-state");
+      await waitFor(async () => (await pill.textContent()) === "Live", 20_000, "the player live");
+      expect(eventStreams).toBe(1);
+      await waitFor(async () => (await page.locator("#viewer-count").textContent()) === "1 viewer", 5000, "the viewer count");
+      const sent = await sending;
+      await waitFor(async () => (await pill.textContent()) === "Paused", 10_000, "Paused on the stall");
+      expect(await page.locator("#player-message").textContent()).toMatch(/paused/);
+      sending = sendRealMedia(pub, { video: "vp8", seconds: 2, startSeq: 1000 + sent.videoPackets, startTimestamp: 90_000 + sent.videoFrames * 3000 });
+      await waitFor(async () => (await pill.textContent()) === "Live", 10_000, "Live again");
+      await sending;
+    } finally {
+      await page.close();
+      await pub.close();
+    }
   });
 });
