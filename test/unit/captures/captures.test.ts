@@ -1,7 +1,6 @@
 // The captures service on a real folder, fed by a room source the test drives: one sample a tick, saves while it
 // runs and at the end, every way a capture ends, and the bounds (duration, count, size) as typed refusals.
-import { readFileSync } from "node:fs";
-import { mkdtempSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
@@ -202,7 +201,11 @@ describe("Captures", () => {
         return undefined;
       }
     }, "a save while running");
-    const again = await service({ dir: crashed.dir });
+    // What the crash leaves on disk, seen by the next server (the crashed one goes on writing in its own folder).
+    const leftover = join(mkdtempSync(join(tmpdir(), "roomcast-captures-")), "captures");
+    mkdirSync(leftover);
+    copyFileSync(join(crashed.dir, `${c2.id}.json`), join(leftover, `${c2.id}.json`));
+    const again = await service({ dir: leftover });
     expect((await again.captures.list()).find((c) => c.id === c2.id)?.state).toBe("interrupted");
     expect(parse(await again.captures.json(c2.id)).state).toBe("interrupted");
   });
