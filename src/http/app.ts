@@ -14,6 +14,7 @@ import { webhookRoutes } from "./routes/webhooks.ts";
 import { adminSessionRoutes } from "./routes/adminSessions.ts";
 import { captureRoutes } from "./routes/captures.ts";
 import { whepEventRoutes } from "./routes/whepEvents.ts";
+import { openApiRoutes } from "./openapi/document.ts";
 import type { AppDeps, AppEnv } from "./types.ts";
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -46,6 +47,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   if (deps.webhooks) webhookRoutes(app, deps.webhooks, guard, deps);
   adminSessionRoutes(app, deps, guard);
   if (deps.captures) captureRoutes(app, deps.captures, guard);
+  openApiRoutes(app, deps.version);
   // Last: its catch-all for bundled files must not shadow any API path.
   if (deps.web) webRoutes(app, deps.web);
 

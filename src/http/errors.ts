@@ -24,6 +24,20 @@ export const payloadTooLarge = () => new HttpError(413, "request body too large"
 export const serviceUnavailable = (message: string) => new HttpError(503, message);
 export const unsupportedMediaType = () => new HttpError(415, "content type must be application/sdp");
 
+/** Marks the handlers methodNotAllowed makes (a bundler may rename functions: names are no sign). */
+export const REFUSES_METHOD = Symbol("refuses the method");
+
+/**
+ * The handler for the methods a path does not take: 405 with `Allow`. Marked, so that a route list (the OpenAPI
+ * test's) can tell these refusals from the operations.
+ */
+export function methodNotAllowed(allow: string): () => never {
+  const refuse = (): never => {
+    throw new HttpError(405, "method not allowed", { Allow: allow });
+  };
+  return Object.assign(refuse, { [REFUSES_METHOD]: true });
+}
+
 /** The status of each refusal a room can make; the contract's (api-reference) where it names one. */
 const ROOM_ERROR_STATUS: Record<RoomErrorCode, number> = {
   invalid_offer: 400,

@@ -33,22 +33,6 @@ export interface WhepView {
 /** A changed bitrate alone is re-sent at most this often: players want the figures, not a second-by-second feed. */
 export const LAYERS_REFRESH_MS = 5000;
 
-/** The event list a player POSTs (a JSON array, a subset of the announced ones); absent means all of them. */
-export class EventListError extends Error {
-  override name = "EventListError";
-}
-
-export function parseEventList(body: unknown): WhepEventType[] {
-  if (body === undefined) return [...WHEP_EVENT_TYPES];
-  if (!Array.isArray(body) || body.some((e) => typeof e !== "string")) {
-    throw new EventListError(`body must be a JSON array of event names, a subset of ${WHEP_EVENT_TYPES.join(",")}`);
-  }
-  const unknown = body.filter((e) => !(WHEP_EVENT_TYPES as readonly string[]).includes(e as string));
-  if (unknown.length > 0) throw new EventListError(`unknown event ${JSON.stringify(unknown[0])}: this server sends ${WHEP_EVENT_TYPES.join(",")}`);
-  // The player's subset, in our order and once each.
-  return WHEP_EVENT_TYPES.filter((t) => body.includes(t));
-}
-
 const shapeOf = (layers: WhepLayers) =>
   Object.entries(layers)
     .map(([m, ls]) => `${m}:${ls.map((l) => `${l.rid}${l.bitrate > 0 ? "+" : "-"}`).join(",")}`)

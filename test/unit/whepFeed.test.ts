@@ -2,7 +2,8 @@
 // and which events a stream's feed sends as the publication, its layers and its audience change.
 import { describe, expect, it } from "vitest";
 import { formatSse } from "../../src/http/sse.ts";
-import { EventListError, LAYERS_REFRESH_MS, parseEventList, WhepFeed, type WhepView } from "../../src/room/whepFeed.ts";
+import { WhepEventList } from "../../src/http/openapi/schemas.ts";
+import { LAYERS_REFRESH_MS, WHEP_EVENT_TYPES, WhepFeed, type WhepView } from "../../src/room/whepFeed.ts";
 
 const view = (over: Partial<WhepView> = {}): WhepView => ({
   active: true,
@@ -11,18 +12,21 @@ const view = (over: Partial<WhepView> = {}): WhepView => ({
   ...over,
 });
 
-describe("WHEP event list", () => {
-  it("takes a subset of the announced events, in any order, and all of them without a body", () => {
-    expect(parseEventList(undefined)).toEqual(["active", "inactive", "layers", "viewercount"]);
-    expect(parseEventList(["viewercount", "active", "active"])).toEqual(["active", "viewercount"]);
-    expect(parseEventList([])).toEqual([]);
+describe("WHEP event list (the schema a POST to {Location}/events is validated with)", () => {
+  const check = (v: unknown) => WhepEventList["~standard"].validate(v) as { value?: unknown; issues?: { message: string }[] };
+  it("takes a subset of the announced events in any order, and no body at all", () => {
+    expect(check(undefined).value).toBeUndefined();
+    expect(check(undefined).issues).toBeUndefined();
+    expect(check(["viewercount", "active"]).value).toEqual(["viewercount", "active"]);
+    expect(check([]).value).toEqual([]);
   });
 
-  it("refuses what is not a list of the events this server sends", () => {
+  it("refuses what is not a list of the events this server sends, saying which", () => {
     for (const bad of [{}, "active", [1], ["active", "scte35"], ["reconnect"], null]) {
-      expect(() => parseEventList(bad), JSON.stringify(bad)).toThrow(EventListError);
+      expect(check(bad).issues?.length, JSON.stringify(bad)).toBeGreaterThan(0);
     }
-    expect(() => parseEventList(["scte35"])).toThrow('unknown event "scte35"');
+    expect(check(["scte35"]).issues?.[0]?.message).toMatch(/^unknown event "scte35": this server sends active,inactive,layers,viewercount$/);
+    expect(check({}).issues?.[0]?.message).toMatch(/JSON array of event names/);
   });
 });
 
@@ -38,7 +42,7 @@ describe("formatSse", () => {
 
 describe("WhepFeed", () => {
   it("starts with active, the layers and the viewer count, then sends only what changes", () => {
-    const feed = new WhepFeed(parseEventList(undefined));
+    const feed = new WhepFeed(WHEP_EVENT_TYPES);
     expect(feed.start(view(), 0)).toEqual([
       { type: "active", data: {} },
       { type: "layers", data: view().layers },
@@ -51,7 +55,7 @@ describe("WhepFeed", () => {
   });
 
   it("never starts with inactive", () => {
-    const feed = new WhepFeed(parseEventList(undefined));
+    const feed = new WhepFeed(WHEP_EVENT_TYPES);
     const first = feed.start(view({ active: false }), 0);
     expect(first.map((e) => e.type)).toEqual(["layers", "viewercount"]);
     expect(feed.end(true)).toEqual([]);
@@ -73,7 +77,7 @@ describe("WhepFeed", () => {
     const feed = new WhepFeed(["inactive", "viewercount"]);
     expect(feed.start(view(), 0)).toEqual([{ type: "viewercount", data: { viewercount: 1 } }]);
     expect(feed.end(true)).toEqual([{ type: "inactive", data: {} }]);
-    const left = new WhepFeed(parseEventList(undefined));
+    const left = new WhepFeed(WHEP_EVENT_TYPES);
     left.start(view(), 0);
     // The viewer left (DELETE): the publication goes on, so it is not "inactive".
     expect(left.end(false)).toEqual([]);

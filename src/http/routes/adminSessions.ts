@@ -3,14 +3,15 @@
 import type { Hono } from "hono";
 import type { AdminSession, AdminSessionClosed } from "../../api.ts";
 import { adminSessionOf } from "../../room/sessionList.ts";
-import { HttpError, notFound } from "../errors.ts";
+import { methodNotAllowed, notFound } from "../errors.ts";
+import { adminSessionOps } from "../openapi/operations.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 
 const BASE = "/api/admin/sessions";
 
 export function adminSessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
-  app.get(BASE, async (c) => {
+  app.get(BASE, ...adminSessionOps.list, async (c) => {
     await guard.admin(c);
     const sessions: AdminSession[] = deps.registry
       .sessions()
@@ -19,7 +20,7 @@ export function adminSessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: Auth
     return c.json(sessions);
   });
 
-  app.delete(`${BASE}/:id`, async (c) => {
+  app.delete(`${BASE}/:id`, ...adminSessionOps.remove, async (c) => {
     await guard.admin(c);
     const id = c.req.param("id");
     const entry = deps.registry.sessions().find((e) => e.session.publicId === id && !e.session.closed);
@@ -29,9 +30,6 @@ export function adminSessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: Auth
     return c.json(closed, 200);
   });
 
-  const notAllowed = (allow: string) => () => {
-    throw new HttpError(405, "method not allowed", { Allow: allow });
-  };
-  app.on(["POST", "PUT", "PATCH", "DELETE"], BASE, notAllowed("GET"));
-  app.on(["GET", "POST", "PUT", "PATCH"], `${BASE}/:id`, notAllowed("DELETE"));
+  app.on(["POST", "PUT", "PATCH", "DELETE"], BASE, methodNotAllowed("GET"));
+  app.on(["GET", "POST", "PUT", "PATCH"], `${BASE}/:id`, methodNotAllowed("DELETE"));
 }

@@ -3,6 +3,7 @@
 import type { Hono } from "hono";
 import type { Bootstrap, Health } from "../../api.ts";
 import type { RoomRegistry } from "../../room/registry.ts";
+import { publicOps } from "../openapi/operations.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 
 export function healthOf(registry: Pick<RoomRegistry, "rooms">, startedAt: number, now: number, version: string): Health {
@@ -19,15 +20,15 @@ export function healthOf(registry: Pick<RoomRegistry, "rooms">, startedAt: numbe
 export function publicRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   // The app is made as its server starts.
   const startedAt = Date.now();
-  app.get("/healthz", (c) => c.text("ok"));
-  app.get("/api/health", (c) => c.json(healthOf(deps.registry, startedAt, Date.now(), deps.version)));
+  app.get("/healthz", ...publicOps.healthz, (c) => c.text("ok"));
+  app.get("/api/health", ...publicOps.health, (c) => c.json(healthOf(deps.registry, startedAt, Date.now(), deps.version)));
 
-  app.get("/metrics", async (c) => {
+  app.get("/metrics", ...publicOps.metrics, async (c) => {
     const { contentType, body } = await deps.metrics.render();
     return c.body(body, 200, { "Content-Type": contentType });
   });
 
-  app.get("/api/bootstrap", async (c) => {
+  app.get("/api/bootstrap", ...publicOps.bootstrap, async (c) => {
     const body: Bootstrap = {
       authEnabled: deps.authorizer.enabled,
       recordEnabled: deps.config.recordEnabled,

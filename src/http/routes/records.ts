@@ -8,6 +8,7 @@ import { parseRecordName } from "../../media/recorder/names.ts";
 import type { Recordings } from "../../media/recorder/recordings.ts";
 import { platform } from "../../platform/index.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
+import { recordOps } from "../openapi/operations.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 
 export type ByteRange = { start: number; end: number } | "unsatisfiable" | undefined;
@@ -39,7 +40,7 @@ function enabled(deps: AppDeps): Recordings {
 }
 
 export function recordRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
-  app.get("/api/records", async (c) => {
+  app.get("/api/records", ...recordOps.list, async (c) => {
     const recordings = enabled(deps);
     const room = c.req.query("room");
     if (room !== undefined && !ROOM_NAME.test(room)) throw invalidRoomName();
@@ -52,9 +53,9 @@ export function recordRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard)
     );
   });
 
-  app.get("/records/:name", async (c) => serveRecord(c, deps, guard));
+  app.get("/records/:name", ...recordOps.file, async (c) => serveRecord(c, deps, guard));
 
-  app.delete("/api/records/:name", async (c) => {
+  app.delete("/api/records/:name", ...recordOps.remove, async (c) => {
     const recordings = enabled(deps);
     await guard.admin(c);
     const name = c.req.param("name");

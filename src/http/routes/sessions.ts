@@ -4,13 +4,16 @@ import type { Context, Hono, MiddlewareHandler } from "hono";
 import type { LayerList, LayerSwitch, SessionDeleted } from "../../api.ts";
 import type { RoomAction } from "../../auth/authorizer.ts";
 import { ROOM_NAME, type Config } from "../../config.ts";
-import { HttpError, invalidRoomName, notFound } from "../errors.ts";
+import { HttpError, invalidRoomName, methodNotAllowed, notFound } from "../errors.ts";
 import type { Session } from "../../room/registry.ts";
 import { NegotiationError } from "../../rtc/sessionPeer.ts";
 import { parseSdpFrag, SdpFragError } from "../../rtc/sdpfrag.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
 import { readOffer } from "../sdpBody.ts";
 import { WHEP_EVENT_TYPES } from "../../room/whepFeed.ts";
+import { layerOps, whepOps, whipOps } from "../openapi/operations.ts";
+import { LayerSwitchBody } from "../openapi/schemas.ts";
+import { body } from "../validate.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 
 interface Endpoint {
@@ -92,7 +95,8 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     return entry.session;
   };
 
-  app.post(`${ep.base}/:room`, async (c) => {
+  const ops = ep.kind === "publisher" ? whipOps : whepOps;
+  app.post(`${ep.base}/:room`, ...ops.create, async (c) => {
     const room = roomParam(c.req.param("room"));
     const claims = await guard.room(c, room, ep.action);
     const { sdp, offer } = await readOffer(c);
@@ -118,7 +122,7 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     return c.body(answer, 201);
   });
 
-  app.patch(`${ep.base}/:room/:session`, async (c) => {
+  app.patch(`${ep.base}/:room/:session`, ...ops.patch, async (c) => {
     const room = roomParam(c.req.param("room"));
     await guard.room(c, room, ep.action);
     const session = sessionFor(c, room);
@@ -155,7 +159,7 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     return c.body(null, 204);
   });
 
-  app.delete(`${ep.base}/:room/:session`, async (c) => {
+  app.delete(`${ep.base}/:room/:session`, ...ops.remove, async (c) => {
     const room = roomParam(c.req.param("room"));
     await guard.room(c, room, ep.action);
     const session = sessionFor(c, room);
@@ -165,7 +169,7 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
   });
 
   if (ep.kind === "viewer") {
-    app.get(`${ep.base}/:room/:session/layer`, async (c) => {
+    app.get(`${ep.base}/:room/:session/layer`, ...layerOps.list, async (c) => {
       const room = roomParam(c.req.param("room"));
       await guard.room(c, room, ep.action);
       const session = sessionFor(c, room);
@@ -173,19 +177,14 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
       const list: LayerList = { layers: session.layers, current: session.currentLayer ?? null };
       return c.json(list);
     });
-    app.post(`${ep.base}/:room/:session/layer`, async (c) => {
+    app.post(`${ep.base}/:room/:session/layer`, ...layerOps.switch, async (c) => {
       const room = roomParam(c.req.param("room"));
       await guard.room(c, room, ep.action);
       const session = sessionFor(c, room);
       if (session.kind !== "viewer") throw notFound("session not found");
-      let body: unknown;
-      try {
-        body = await c.req.json();
-      } catch {
-        throw new HttpError(400, "body must be JSON like {\"encodingId\": \"l\"}");
-      }
-      const fields = (body ?? {}) as { encodingId?: unknown; layer?: unknown };
-      const name = typeof fields.encodingId === "string" ? fields.encodingId : fields.layer;
+      const fields = (await body(c, LayerSwitchBody)) ?? {};
+      // `rid` is the WHEP draft's own name for it (its layer selection).
+      const name = fields.encodingId ?? fields.rid ?? fields.layer;
       if (typeof name !== "string" || name === "") throw new HttpError(400, "body must name a layer: {\"encodingId\": \"l\"}");
       session.switchLayer(name);
       const switched: LayerSwitch = { layer: name, layers: session.layers };
@@ -193,10 +192,6 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     });
   }
 
-  const notAllowed = (allow: string) => (c: Context) => {
-    c.header("Allow", allow);
-    return c.json({ error: "method not allowed" }, 405);
-  };
-  app.on(["GET", "HEAD", "PUT", "DELETE", "PATCH"], `${ep.base}/:room`, notAllowed("POST, OPTIONS"));
-  app.on(["GET", "HEAD", "PUT", "POST"], `${ep.base}/:room/:session`, notAllowed("PATCH, DELETE, OPTIONS"));
+  app.on(["GET", "HEAD", "PUT", "DELETE", "PATCH"], `${ep.base}/:room`, methodNotAllowed("POST, OPTIONS"));
+  app.on(["GET", "HEAD", "PUT", "POST"], `${ep.base}/:room/:session`, methodNotAllowed("PATCH, DELETE, OPTIONS"));
 }

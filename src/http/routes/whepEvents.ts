@@ -7,15 +7,16 @@ import type { Context, Hono } from "hono";
 import type { Room } from "../../room/room.ts";
 import type { ViewerSession } from "../../room/viewer.ts";
 import type { WhepEventsHub } from "../../room/whepEvents.ts";
-import { EventListError, parseEventList, WHEP_EVENT_TYPES, type WhepEventType } from "../../room/whepFeed.ts";
-import { badRequest, HttpError, notFound, payloadTooLarge } from "../errors.ts";
+import { WHEP_EVENT_TYPES } from "../../room/whepFeed.ts";
+import { methodNotAllowed, notFound } from "../errors.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
+import { whepEventOps } from "../openapi/operations.ts";
+import { WhepEventList } from "../openapi/schemas.ts";
+import { body } from "../validate.ts";
 import { formatSse, SSE_HEADERS, sseStream } from "../sse.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 import { roomParam, WHEP } from "./sessions.ts";
 
-/** An event list is a handful of names. */
-const MAX_BODY_BYTES = 4096;
 const STREAM_ID = /^[0-9a-f]{32}$/;
 
 function viewerOf(deps: AppDeps, c: Context, room: string): { session: ViewerSession; room: Room } {
@@ -24,33 +25,16 @@ function viewerOf(deps: AppDeps, c: Context, room: string): { session: ViewerSes
   return { session: entry.session, room: entry.room };
 }
 
-async function eventList(c: Context): Promise<WhepEventType[] | undefined> {
-  if (Number(c.req.header("content-length") ?? "0") > MAX_BODY_BYTES) throw payloadTooLarge();
-  const text = await c.req.text();
-  if (text.length > MAX_BODY_BYTES) throw payloadTooLarge();
-  if (text.trim() === "") return undefined;
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw badRequest(`body must be a JSON array of events, e.g. ["active","inactive","layers","viewercount"]`);
-  }
-  try {
-    return parseEventList(body);
-  } catch (err) {
-    if (err instanceof EventListError) throw badRequest(err.message);
-    throw err;
-  }
-}
-
 export function whepEventRoutes(app: Hono<AppEnv>, deps: AppDeps, hub: WhepEventsHub, guard: AuthGuard): void {
   const base = `${WHEP.base}/:room/:session/events`;
 
-  app.post(base, async (c) => {
+  app.post(base, ...whepEventOps.create, async (c) => {
     const room = roomParam(c.req.param("room"));
     await guard.room(c, room, WHEP.action);
     const { session } = viewerOf(deps, c, room);
-    const events = await eventList(c);
+    const listed = await body(c, WhepEventList);
+    // The player's subset, in the server's order and once each.
+    const events = listed === undefined ? undefined : WHEP_EVENT_TYPES.filter((t) => listed.includes(t));
     const id = hub.create(session, room, events ?? WHEP_EVENT_TYPES);
     const location = `${WHEP.base}/${room}/${session.id}/events/${id}`;
     c.header("Location", location);
@@ -65,7 +49,7 @@ export function whepEventRoutes(app: Hono<AppEnv>, deps: AppDeps, hub: WhepEvent
     return id;
   };
 
-  app.get(`${base}/:stream`, (c) => {
+  app.get(`${base}/:stream`, ...whepEventOps.stream, (c) => {
     const id = streamOf(c);
     const body = sseStream(
       c.req.raw.signal,
@@ -82,16 +66,12 @@ export function whepEventRoutes(app: Hono<AppEnv>, deps: AppDeps, hub: WhepEvent
     return c.body(body, 200, SSE_HEADERS);
   });
 
-  app.delete(`${base}/:stream`, (c) => {
+  app.delete(`${base}/:stream`, ...whepEventOps.remove, (c) => {
     const id = streamOf(c);
     hub.remove(id);
     return c.json({ ok: true }, 200);
   });
 
-  app.on(["GET", "PUT", "PATCH", "DELETE"], base, () => {
-    throw new HttpError(405, "method not allowed", { Allow: "POST, OPTIONS" });
-  });
-  app.on(["POST", "PUT", "PATCH"], `${base}/:stream`, () => {
-    throw new HttpError(405, "method not allowed", { Allow: "GET, DELETE, OPTIONS" });
-  });
+  app.on(["GET", "PUT", "PATCH", "DELETE"], base, methodNotAllowed("POST, OPTIONS"));
+  app.on(["POST", "PUT", "PATCH"], `${base}/:stream`, methodNotAllowed("GET, DELETE, OPTIONS"));
 }
