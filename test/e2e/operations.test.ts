@@ -1,7 +1,10 @@
 // Operating the binary with real werift peers sending real VP8 and Opus: GET /api/health counting them, a WHEP
 // events stream (draft-ietf-wish-whep-02) seeing active → layers → viewercount, inactive on a stall and active
 // again, and inactive then its end when the publisher leaves; the admin's session list with real counters, and
-// a real viewer disconnected by its public id.
+// a real viewer disconnected by its public id. And the binary's OpenAPI document: valid 3.1, every operation in it
+// answered by the binary (none falls to the catch-all 404), and /docs rendering it. (That every route is in the
+// document is test/unit/openapi.test.ts's, against Hono's route list.)
+import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AdminSession, Health } from "../../src/api.ts";
 import { parseLinks } from "./helpers/browser.ts";
@@ -196,5 +199,48 @@ describe("operating the binary", () => {
       await viewer.close();
       await pub.close();
     }
+  });
+
+  it("serves a valid OpenAPI 3.1 document whose every operation the binary answers, and /docs", async () => {
+    const res = await fetch(`${server.url}/api/openapi.json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; info: { version: string }; paths: Record<string, Record<string, unknown>> };
+    const validator = new Validator();
+    const result = await validator.validate(structuredClone(doc) as unknown as Parameters<Validator["validate"]>[0]);
+    expect(result.valid, JSON.stringify(result.errors)?.slice(0, 1000)).toBe(true);
+    expect(validator.version).toBe("3.1");
+    const health = (await (await fetch(`${server.url}/api/health`)).json()) as Health;
+    expect(doc.info.version).toBe(health.version);
+
+    // A bundled file of the page, for /{file}.
+    const html = await (await fetch(`${server.url}/`)).text();
+    const asset = /(?:src|href)="\/([^"/]+\.(?:js|css))"/.exec(html)?.[1] ?? "missing.js";
+    const values: Record<string, string> = { room: "probe", session: "nosuchsession", stream: "0".repeat(32), id: "20261208T024215Z-00000000", name: "probe_video0_1710000000.ivf", file: asset };
+    const methods = ["get", "post", "put", "patch", "delete"];
+    let probed = 0;
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(item).filter((m) => methods.includes(m))) {
+        const url = server.url + path.replace(/\{([^}]+)\}/g, (_, k: string) => values[k] ?? "x");
+        const ctrl = new AbortController();
+        const timer = setTimeout(() => ctrl.abort(), 5000);
+        // Event streams answer at once and then stay open: the status is all this needs.
+        const answer = await fetch(url, { method: method.toUpperCase(), headers: admin, body: method === "get" || method === "delete" ? undefined : "{}", signal: ctrl.signal });
+        clearTimeout(timer);
+        const text = answer.headers.get("content-type")?.startsWith("text/event-stream") ? "" : await answer.text();
+        ctrl.abort();
+        expect(answer.status, `${method} ${path}`).not.toBe(405);
+        expect(answer.status === 404 && text === '{"error":"not found"}', `${method} ${path} fell to the catch-all 404`).toBe(false);
+        probed++;
+      }
+    }
+    expect(probed).toBeGreaterThan(40);
+
+    const page = await fetch(`${server.url}/docs`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-security-policy")).toMatch(/^default-src 'none'/);
+    const body = await page.text();
+    expect(body).toContain("/api/admin/captures/{id}/stop");
+    expect(body).toContain("/api/whep/play/{room}/{session}/events/{stream}");
+    expect(body).not.toMatch(/<script/i);
   });
 });
