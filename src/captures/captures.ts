@@ -240,25 +240,25 @@ export class Captures {
       capture.stop(reason, new Date());
       this.#opts.log.info({ capture: capture.id, room: capture.room, reason, samples: capture.sampleCount }, "capture stopped");
     }
-    try {
-      await this.#save(capture);
-    } finally {
-      if (this.#live.get(capture.id) === capture) {
-        this.#live.delete(capture.id);
-        this.#index.set(capture.id, capture.summary());
-      }
-      if (this.running === 0) this.#stopTimer();
+    // A capture whose last save failed (a full disk) stays served from memory until the server stops.
+    if ((await this.#save(capture)) && this.#live.get(capture.id) === capture) {
+      this.#live.delete(capture.id);
+      this.#index.set(capture.id, capture.summary());
     }
+    if (this.running === 0) this.#stopTimer();
   }
 
-  async #save(capture: Capture): Promise<void> {
+  /** Whether the capture's file now holds what it has. */
+  async #save(capture: Capture): Promise<boolean> {
     capture.dirty = false;
     try {
       await this.#store.write(capture.id, capture.toJSON(this.#meta()));
       this.#index.set(capture.id, capture.summary());
+      return true;
     } catch (err) {
       capture.dirty = true;
-      this.#opts.log.warn({ err, capture: capture.id }, "cannot save capture; it stays in memory and is saved again later");
+      this.#opts.log.warn({ err, capture: capture.id }, "cannot save capture; it stays in memory, and a running one is saved again later");
+      return false;
     }
   }
 

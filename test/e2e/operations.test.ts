@@ -142,7 +142,9 @@ describe("operating the binary", () => {
     const second = await play(server.url, room, { token: ADMIN });
     await waitFor(() => seen.some((e) => e.type === "viewercount" && (e.data as { viewercount: number }).viewercount === 2), 5000, "viewercount 2");
     await second.close();
-    await waitFor(() => seen.filter((e) => e.type === "viewercount").at(-1)?.data, 5000, "viewercount back to 1");
+    const counts = () => seen.filter((e) => e.type === "viewercount").map((e) => (e.data as { viewercount: number }).viewercount);
+    await waitFor(() => counts().at(-1) === 1 && counts().includes(2), 5000, "viewercount back to 1");
+    expect(counts()).toEqual([1, 2, 1]);
 
     // The publisher goes quiet but stays connected: inactive after the stall, active when it sends again.
     const sent = await sending;

@@ -45,10 +45,11 @@ afterEach(async () => {
   for (const s of services.splice(0)) await s.close();
 });
 
-async function service(opts: { limits?: ConstructorParameters<typeof Captures>[0]["limits"]; dir?: string } = {}) {
+type Opts = ConstructorParameters<typeof Captures>[0];
+async function service(opts: { limits?: Opts["limits"]; dir?: string; writer?: Opts["writer"] } = {}) {
   const rooms = new Rooms();
   const dir = opts.dir ?? join(mkdtempSync(join(tmpdir(), "roomcast-captures-")), "captures");
-  const captures = new Captures({ dir, rooms, log, version: "0.0.0-test", intervalMs: 20, saveEveryMs: 60, limits: opts.limits });
+  const captures = new Captures({ dir, rooms, log, version: "0.0.0-test", intervalMs: 20, saveEveryMs: 60, limits: opts.limits, writer: opts.writer });
   services.push(captures);
   await captures.init();
   return { captures, rooms, dir };
@@ -208,5 +209,23 @@ describe("Captures", () => {
     const again = await service({ dir: leftover });
     expect((await again.captures.list()).find((c) => c.id === c2.id)?.state).toBe("interrupted");
     expect(parse(await again.captures.json(c2.id)).state).toBe("interrupted");
+  });
+
+  it("keeps serving a capture from memory when the disk refuses it (a full disk), stopped or not", async () => {
+    const full = {
+      writeNew: async () => {
+        throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" });
+      },
+      rename: async () => undefined,
+    };
+    const { captures } = await service({ writer: full });
+    const { id } = await captures.start("demo");
+    await until(async () => (parse(await captures.json(id)).samples.length >= 2 ? true : undefined), "samples");
+    const stopped = await captures.stop(id);
+    expect(stopped.state).toBe("stopped");
+    const f = parse(await captures.json(id));
+    expect(f.state).toBe("stopped");
+    expect(f.samples.length).toBe(stopped.sampleCount);
+    expect((await captures.list()).map((c) => [c.id, c.state])).toEqual([[id, "stopped"]]);
   });
 });
