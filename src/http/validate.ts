@@ -14,7 +14,7 @@ function firstMessage(issues: readonly StandardSchemaV1.Issue[]): string {
   return issues[0]?.message ?? "invalid request";
 }
 
-/** Validates the path parameters or the query; the handler reads them with `valid(c, target, schema)`. */
+/** Validates the path parameters or the query (a handler may read them as usual: they passed). */
 function validate<S extends StandardSchemaV1>(target: Target, schema: S): MiddlewareHandler {
   return validator(target, schema, (result) => {
     if (!result.success) throw badRequest(firstMessage(result.error));
@@ -73,10 +73,4 @@ export async function body<S extends StandardSchemaV1>(c: Context, _schema: S): 
   const read = readers.get(c.req.raw);
   if (!read) throw new Error(`${c.req.method} ${c.req.routePath} reads a JSON body but has no jsonBody middleware`);
   return (await read()) as StandardSchemaV1.InferOutput<S>;
-}
-
-/** What a param or query validator of this route let through, typed by its schema. */
-export function valid<S extends StandardSchemaV1>(c: Context, target: Target, _schema: S): StandardSchemaV1.InferOutput<S> {
-  // Hono types c.req.valid from the route's middleware chain, which a spread of middlewares does not carry.
-  return (c.req.valid as (t: string) => unknown)(target) as StandardSchemaV1.InferOutput<S>;
 }

@@ -66,10 +66,6 @@ export class WhepEventsHub {
     this.#unsubscribe = registry.subscribe((e) => this.#onRegistry(e));
   }
 
-  get size(): number {
-    return this.#streams.size;
-  }
-
   /** A new stream for a live viewer session (the caller found it); its id is the secret in its URL. */
   create(session: ViewerSession, room: string, events: readonly WhepEventType[]): string {
     const mine = [...this.#streams.values()].filter((s) => s.sessionId === session.id);
