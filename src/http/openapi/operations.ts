@@ -40,7 +40,6 @@ const sdpfrag = { required: true, content: { "application/trickle-ice-sdpfrag": 
 
 function sessionOps(kind: "publisher" | "viewer") {
   const tag = kind === "publisher" ? "WHIP" : "WHEP";
-  const what = kind === "publisher" ? "publish" : "play";
   const responses201: Responses = {
     201: {
       description:
@@ -105,7 +104,6 @@ function sessionOps(kind: "publisher" | "viewer") {
       },
       params(s.SessionParams),
     ),
-    what,
   };
 }
 
