@@ -10,7 +10,7 @@ const SDP_TYPES = ["application/sdp", "text/plain"];
 
 /**
  * Reads an SDP offer body with the 1 MB limit enforced while streaming (a lying or absent Content-Length does not
- * get past it), then validates it. Throws 413, 415 or 400 {"error":"invalid SDP"}.
+ * get past it), then validates it. Throws 413, 415 or 400 (see sdpRefusal).
  */
 export async function readOffer(c: Context): Promise<{ sdp: string; offer: ParsedOffer }> {
   const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
@@ -43,7 +43,18 @@ export async function readOffer(c: Context): Promise<{ sdp: string; offer: Parse
   try {
     return { sdp, offer: parseOffer(sdp) };
   } catch (err) {
-    if (err instanceof SdpError) throw new HttpError(400, "invalid SDP", { "X-Error-Detail": err.detail });
+    if (err instanceof SdpError) throw sdpRefusal(err);
     throw err;
   }
+}
+
+/**
+ * The 400 for an offer parseOffer refused. The detail always rides in `X-Error-Detail`; the body names it too
+ * (`invalid SDP: more than 16 media sections`), except for offers that are not SDP or lack what every offer has
+ * (empty, no v=0, no audio/video, no ICE credentials or fingerprint): those keep the reference's exact
+ * `{"error":"invalid SDP"}`, which clients and tests of the reference compare against.
+ */
+export function sdpRefusal(err: SdpError): HttpError {
+  const headers = { "X-Error-Detail": err.detail };
+  return new HttpError(400, err.kind === "missing" ? "invalid SDP" : err.message, headers);
 }
