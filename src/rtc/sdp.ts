@@ -63,7 +63,21 @@ export class SdpError extends Error {
 }
 
 const DIRECTIONS: readonly Direction[] = ["sendrecv", "sendonly", "recvonly", "inactive"];
-const M_LINE = /^(\S+) (\d{1,5})(?:\/\d{1,5})? (\S+)((?: \S+)*)$/;
+// As werift reads it (`m=kind port PROTO fmt...`): no port/count form, the protocol in capitals, a format at least.
+const M_LINE = /^(\S+) (\d{1,5}) ([A-Z][A-Z/]*)((?: \S+)+)$/;
+const C_LINE = /^IN IP[46] [^ ]+$/;
+const RTCP = /^\d{1,5} IN IP[46] [^ ]+$/;
+const EXTMAP = /^(\d{1,5})(?:\/(?:sendrecv|sendonly|recvonly|inactive))? (\S+)(?: \S+)*$/;
+const SETUP = new Set(["actpass", "active", "passive", "holdconn"]);
+/**
+ * Attributes werift reads a value from without checking it has one (`a=rtcp-fb` alone is a TypeError in its
+ * parser); an offer must give them one.
+ */
+const VALUED = new Set([
+  "candidate", "extmap", "fingerprint", "fmtp", "group", "ice-options", "ice-pwd", "ice-ufrag", "max-message-size", "mid",
+  "msid", "msid-semantic", "rid", "rtcp", "rtcp-fb", "rtpmap", "sctp-port", "sctpmap", "setup", "simulcast", "ssrc",
+  "ssrc-group",
+]);
 const RTPMAP = /^(\d{1,3}) ([^/\s]+)\/(\d{1,10})(?:\/(\d{1,3}))?$/;
 
 /** ICE and DTLS facts of one level (session or section): checked here, then left to werift. */
@@ -74,6 +88,8 @@ interface TransportFacts {
   usableFingerprint: boolean;
   /** The first well-formed a=fingerprint whose hash is unknown, for the error if nothing usable comes. */
   unknownHash: string | undefined;
+  /** An a=fingerprint with no digest: werift would fail on it when checking the certificate. */
+  shapeless: boolean;
   counts: Map<string, number>;
 }
 
@@ -82,6 +98,7 @@ const newFacts = (): TransportFacts => ({
   pwd: undefined,
   usableFingerprint: false,
   unknownHash: undefined,
+  shapeless: false,
   counts: new Map(),
 });
 
@@ -181,6 +198,7 @@ export function parseOffer(sdp: string, limits: OfferLimits = OFFER_LIMITS): Par
       facts.push(level);
       continue;
     }
+    if (type === "c" && !C_LINE.test(value)) fail(`malformed c= line "${printable(value.slice(0, 60))}"`);
     if (type !== "a") continue;
     const colon = value.indexOf(":");
     const attr = colon < 0 ? value : value.slice(0, colon);
@@ -189,6 +207,7 @@ export function parseOffer(sdp: string, limits: OfferLimits = OFFER_LIMITS): Par
     level.counts.set(attr, seen);
     const cap = limits.perSection[attr] ?? limits.perSection.other;
     if (seen > cap) fail(`more than ${cap} a=${printable(attr.slice(0, 32))} at ${where()}`);
+    if (arg === "" && VALUED.has(attr)) fail(`a=${attr} needs a value`);
 
     switch (attr) {
       case "ice-ufrag":
@@ -204,8 +223,12 @@ export function parseOffer(sdp: string, limits: OfferLimits = OFFER_LIMITS): Par
         if (fp.kind === "invalid") fail(fp.problem);
         if (fp.kind === "usable") level.usableFingerprint = true;
         if (fp.kind === "unknown") level.unknownHash ??= fp.hash;
+        if (fp.kind === "shapeless") level.shapeless = true;
         continue;
       }
+      case "setup":
+        if (!SETUP.has(arg)) fail(`a=setup must be actpass, active, passive or holdconn`);
+        continue;
       case "candidate": {
         if (++candidates > limits.maxCandidates) fail(`more than ${limits.maxCandidates} a=candidate lines`);
         const problem = candidateProblem(arg);
@@ -257,9 +280,13 @@ export function parseOffer(sdp: string, limits: OfferLimits = OFFER_LIMITS): Par
         if (c && space > 0) c.fmtp = arg.slice(space + 1).trim();
         break;
       }
+      case "rtcp": {
+        if (!RTCP.test(arg)) fail(`malformed a=rtcp "${printable(arg.slice(0, 60))}"`);
+        break;
+      }
       case "rtcp-fb": {
         const space = arg.indexOf(" ");
-        if (space < 0) break;
+        if (space <= 0 || arg.slice(space + 1).trim() === "") fail(`malformed rtcp-fb "${printable(arg.slice(0, 60))}"`);
         const ptText = arg.slice(0, space);
         const fb = arg.slice(space + 1).trim();
         if (ptText === "*") {
@@ -284,18 +311,20 @@ export function parseOffer(sdp: string, limits: OfferLimits = OFFER_LIMITS): Par
         break;
       }
       case "extmap": {
-        const m = /^(\d{1,5})(?:\/\S+)? (\S+)/.exec(arg);
-        if (!m) break;
-        const id = boundedInt(m[1] as string, 1, 255, 3);
-        if (id === undefined) fail(`extmap id ${m[1]} is not 1-255`);
+        const m = EXTMAP.exec(arg);
+        if (!m) fail(`malformed extmap "${printable(arg.slice(0, 60))}"`);
+        const idText = (m as RegExpExecArray)[1] as string;
+        const id = boundedInt(idText, 1, 255, 3);
+        if (id === undefined) fail(`extmap id ${idText} is not 1-255`);
         if (extmapIds.has(id as number)) fail(`extmap id ${id} appears twice in a section`);
         extmapIds.add(id as number);
-        current.extmap.push({ id: id as number, uri: m[2] as string });
+        current.extmap.push({ id: id as number, uri: (m as RegExpExecArray)[2] as string });
         break;
       }
       case "ssrc": {
+        // ssrc-id SP attribute[:value] (RFC 5576)
         const space = arg.indexOf(" ");
-        if (boundedInt(space < 0 ? arg : arg.slice(0, space), 0, 2 ** 32 - 1) === undefined) {
+        if (space <= 0 || space === arg.length - 1 || boundedInt(arg.slice(0, space), 0, 2 ** 32 - 1) === undefined) {
           fail(`malformed ssrc "${printable(arg.slice(0, 40))}"`);
         }
         break;
@@ -308,13 +337,17 @@ export function parseOffer(sdp: string, limits: OfferLimits = OFFER_LIMITS): Par
 
   let first: TransportFacts | undefined;
   let any = false;
+  const inBundle = new Set(bundled);
+  const hasCredentials = (f: TransportFacts) => (f.ufrag ?? session.ufrag) !== undefined && (f.pwd ?? session.pwd) !== undefined;
   for (const [i, s] of media.entries()) {
-    if ((s.kind !== "audio" && s.kind !== "video") || s.port === 0) continue;
-    any = true;
     const f = facts[i] as TransportFacts;
-    if ((f.ufrag ?? session.ufrag) === undefined || (f.pwd ?? session.pwd) === undefined) {
+    // werift looks for a bundled section's missing credentials in the sections after it, and fails on them.
+    if (s.mid !== undefined && inBundle.has(s.mid) && !hasCredentials(f)) {
       throw new SdpError("missing ICE credentials (a=ice-ufrag / a=ice-pwd)", "missing");
     }
+    if ((s.kind !== "audio" && s.kind !== "video") || s.port === 0) continue;
+    any = true;
+    if (!hasCredentials(f)) throw new SdpError("missing ICE credentials (a=ice-ufrag / a=ice-pwd)", "missing");
     if (!f.usableFingerprint && !session.usableFingerprint) {
       const unknown = f.unknownHash ?? session.unknownHash;
       if (unknown !== undefined) {
@@ -326,6 +359,8 @@ export function parseOffer(sdp: string, limits: OfferLimits = OFFER_LIMITS): Par
     first ??= f;
   }
   if (!any || !first) throw new SdpError("no audio or video section", "missing");
+  // Next to a usable one, a fingerprint with no digest would make werift fail when it checks the certificate.
+  if (session.shapeless || facts.some((f) => f.shapeless)) fail("an a=fingerprint has no digest");
   for (const tag of bundled) if (!mids.has(tag)) fail(`a=group:BUNDLE names mid "${tag}", which no section has`);
   return {
     media,

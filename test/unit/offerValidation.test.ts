@@ -190,7 +190,7 @@ describe("offers are refused, naming the problem", () => {
     expect(refusal(edit("a=mid", "a=mid:0\u0000evil"))).toBe("control character in line 11");
     expect(refusal(edit("a=mid", `a=mid:${"m".repeat(17)}`))).toMatch(/^invalid mid "m{17}" \(1-16 token characters\)$/);
     expect(refusal(edit("a=mid", 'a=mid:a"b'))).toMatch(/^invalid mid/);
-    expect(refusal(edit("a=mid", "a=mid:"))).toMatch(/^invalid mid/);
+    expect(refusal(edit("a=mid", "a=mid:"))).toBe("a=mid needs a value");
     expect(refusal(edit("a=mid", "a=mid:\u00e9t\u00e9"))).toBe('invalid mid "\\u00e9t\\u00e9" (1-16 token characters)');
     expect(refusal([...SESSION, "a=group:BUNDLE 0 a,b", ...section("0"), ""].join("\r\n"))).toMatch(/^a=group invalid mid "a,b"/);
   });
@@ -224,6 +224,28 @@ describe("offers are refused, naming the problem", () => {
     expect(cand("1 1 sctp 2122260223 10.0.0.1 5000 typ host")).toMatch(/^invalid candidate transport/);
     expect(cand("1 1 udp 2122260223 10.0.0.1 5000 typ bogus")).toMatch(/^invalid candidate type/);
     expect(cand("1 1 udp 2122260223 10.0.0.1 5000 typ srflx raddr")).toMatch(/^invalid candidate \(wrong number/);
+  });
+
+  it("lines werift's parser throws on (found by fuzzing parseOffer against werift's SessionDescription.parse)", () => {
+    expect(refusal(edit("c=", "c=IN IPX 0.0.0.0"))).toBe('malformed c= line "IN IPX 0.0.0.0"');
+    expect(refusal(edit("m=video", "m=video 9 udp/tls/rtp/savpf 96"))).toMatch(/^malformed m= line/);
+    expect(refusal(edit("m=video", "m=video 9/2 UDP/TLS/RTP/SAVPF 96"))).toMatch(/^malformed m= line/);
+    expect(refusal(edit("m=video", "m=video 9 UDP/TLS/RTP/SAVPF"))).toMatch(/^malformed m= line/);
+    for (const attr of ["rtcp-fb", "rtcp", "extmap", "ssrc", "ssrc-group", "sctp-port", "msid", "fingerprint", "setup", "group"]) {
+      expect(refusal(edit("a=sendonly", "a=sendonly", `a=${attr}`)), attr).toBe(`a=${attr} needs a value`);
+    }
+    expect(refusal(edit("a=sendonly", "a=sendonly", "a=rtcp-fb:96"))).toMatch(/^malformed rtcp-fb/);
+    expect(refusal(edit("a=sendonly", "a=sendonly", "a=rtcp:9"))).toMatch(/^malformed a=rtcp/);
+    expect(refusal(edit("a=sendonly", "a=sendonly", "a=extmap:3"))).toMatch(/^malformed extmap/);
+    expect(refusal(edit("a=sendonly", "a=sendonly", "a=ssrc:1234"))).toMatch(/^malformed ssrc/);
+    expect(refusal(edit("a=setup", "a=setup:maybe"))).toMatch(/^a=setup must be/);
+    expect(refusal(edit("a=fingerprint", `a=fingerprint:${FP}`, "a=fingerprint:sha-256"))).toBe("an a=fingerprint has no digest");
+    // A bundled section with no credentials of its own or at session level: werift looks for them in later sections.
+    const bare = ["m=application 9 UDP/DTLS/SCTP webrtc-datachannel", "c=IN IP4 0.0.0.0", "a=mid:1", "a=sctp-port:5000"];
+    expect(() => parseOffer([...SESSION, "a=group:BUNDLE 1 0", ...bare, ...section("0"), ""].join("\r\n"))).toThrow(
+      "missing ICE credentials",
+    );
+    expect(() => parseOffer([...SESSION, ...section("0"), ...bare, ""].join("\r\n"))).not.toThrow();
   });
 
   it("the offer-level refusals are SdpError 'invalid'; the reference's classes stay 'missing'", () => {
