@@ -237,7 +237,7 @@ export class TrackRecorder {
       return;
     }
     this.#noteTiming(a.timestamp, 48000, now);
-    this.#write(p.ogg.processInput(a));
+    this.#write(p.ogg.processInput(a, now));
     this.#frames.inc();
   }
 
