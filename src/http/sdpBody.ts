@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { HttpError, invalidSdp, payloadTooLarge, unsupportedMediaType } from "./errors.ts";
 import { acceptBundleOnly } from "../rtc/bundleOnly.ts";
-import { parseOffer, SdpError, type ParsedOffer } from "../rtc/sdp.ts";
+import { oversizedOffer, parseOffer, SdpError, type ParsedOffer } from "../rtc/sdp.ts";
 
 /** The reference's hard limit for SDP bodies. */
 export const MAX_SDP_BYTES = 1024 * 1024;
@@ -38,6 +38,9 @@ export async function readOffer(c: Context): Promise<{ sdp: string; offer: Parse
   } catch {
     throw invalidSdp();
   }
+  // Cheap first: acceptBundleOnly splits the whole body into lines, and no usable offer is this large.
+  const tooLarge = oversizedOffer(sdp);
+  if (tooLarge) throw sdpRefusal(tooLarge);
   // Before anything reads it: max-bundle offers give their bundled sections port 0 (see rtc/bundleOnly.ts).
   sdp = acceptBundleOnly(sdp);
   try {

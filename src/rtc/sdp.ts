@@ -106,13 +106,19 @@ const fail = (detail: string): never => {
   throw new SdpError(detail);
 };
 
+/** The refusal of an offer past the byte cap, checked before anything splits the body into lines. */
+export function oversizedOffer(sdp: string, limits: OfferLimits = OFFER_LIMITS): SdpError | undefined {
+  return sdp.length > limits.maxBytes ? new SdpError(`offer is larger than ${limits.maxBytes / 1024} KB`) : undefined;
+}
+
 /**
  * Parses and validates an offer; throws SdpError with the first reason it is not usable. Linear in the body and
  * stops at the first line past OFFER_LIMITS, so no body up to the 1 MB limit costs more than a few milliseconds.
  */
 export function parseOffer(sdp: string, limits: OfferLimits = OFFER_LIMITS): ParsedOffer {
   if (typeof sdp !== "string" || sdp.length === 0) throw new SdpError("empty body", "missing");
-  if (sdp.length > limits.maxBytes) fail(`offer is larger than ${limits.maxBytes / 1024} KB`);
+  const tooLarge = oversizedOffer(sdp, limits);
+  if (tooLarge) throw tooLarge;
   const lines = sdpLines(sdp, limits, fail);
   if (lines[0]?.trim() !== "v=0") throw new SdpError("does not start with v=0", "missing");
   for (const line of lines) {

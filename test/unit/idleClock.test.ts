@@ -50,7 +50,7 @@ describe("PublisherSession.reapIfIdle", () => {
   function connectedPublisher() {
     const ctx = { config: loadConfig({}), metrics: new Metrics(), log: pino({ level: "silent" }) };
     const closed: string[] = [];
-    const hooks = { onPacket: () => undefined, onLost: () => undefined, onForwarded: () => undefined, onKeyframeRequest: () => undefined };
+    const hooks = { onPacket: () => undefined, onLost: () => undefined, onForwarded: () => undefined, onKeyframeRequest: () => undefined, flush: () => undefined };
     const pub = new PublisherSession(ctx, "r", parseOffer(loadSdp("obs-h264-high")), hooks, { onClosed: (_s, reason) => closed.push(reason) });
     sessions.push(pub);
     pub.state = "connected";

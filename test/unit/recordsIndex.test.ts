@@ -14,6 +14,7 @@ import { decodeCursor, encodeCursor } from "../../src/http/routes/records.ts";
 import { Recordings } from "../../src/media/recorder/recordings.ts";
 import { nodeRecordFs, RecordStore, type RecordFs } from "../../src/media/recorder/store.ts";
 import { Metrics } from "../../src/metrics/metrics.ts";
+import { EventsHub } from "../../src/room/eventsHub.ts";
 import { RoomRegistry } from "../../src/room/registry.ts";
 
 const FILES = 20_000;
@@ -59,7 +60,7 @@ async function server(env: Env = {}) {
   await recordings.start();
   const registry = new RoomRegistry({ config, metrics, log, recordings });
   registries.push(registry);
-  const app = createApp({ config, registry, authorizer: new Authorizer(config), metrics, log, version: "0.0.0-test", recordings });
+  const app = createApp({ config, registry, events: new EventsHub(registry), authorizer: new Authorizer(config), metrics, log, version: "0.0.0-test", recordings });
   return { app, calls, recordings };
 }
 

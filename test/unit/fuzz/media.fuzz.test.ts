@@ -4,19 +4,23 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { AnnexBWriter } from "../../../src/media/container/annexb.ts";
-import { IVF_FRAME_HEADER_SIZE, IVF_HEADER_SIZE, IvfWriter, type IvfFourcc } from "../../../src/media/container/ivf.ts";
+import { IVF_FRAME_HEADER_SIZE, IvfWriter, type IvfFourcc } from "../../../src/media/container/ivf.ts";
 import { oggCrc, OggOpusWriter } from "../../../src/media/container/ogg.ts";
 import type { WriteOp } from "../../../src/media/container/ops.ts";
 import { Av1Format, parseAv1Aggregation, parseAv1SequenceHeader } from "../../../src/media/depacketize/av1.ts";
 import type { VideoPayloadFormat } from "../../../src/media/depacketize/format.ts";
-import { H264Format, h264NalUnits } from "../../../src/media/depacketize/h264.ts";
+import { h264IsKeyframeStart, walkStapA } from "../../../src/media/codec/h264.ts";
+import { isKeyframeStart } from "../../../src/media/codec/keyframe.ts";
+import { vp8DescriptorLength, vp8IsFrameStart, vp8KeyframeSize } from "../../../src/media/codec/vp8.ts";
+import { H264Format } from "../../../src/media/depacketize/h264.ts";
+import { H265Format, h265NalUnits, h265ParameterSetsFromFmtp } from "../../../src/media/depacketize/h265.ts";
 import { OpusDepacketizer, opusIsStereo, opusPacketSamples } from "../../../src/media/depacketize/opus.ts";
 import { VideoDepacketizer } from "../../../src/media/depacketize/video.ts";
-import { Vp8Format, vp8DescriptorLength } from "../../../src/media/depacketize/vp8.ts";
+import { Vp8Format } from "../../../src/media/depacketize/vp8.ts";
 import { parseVp9Descriptor, parseVp9FrameHeader, Vp9Format } from "../../../src/media/depacketize/vp9.ts";
 import { h264PayloadNals, parseH264Sps } from "../../../src/media/transcode/sourceFormat.ts";
-import { encodedSource, h264AccessUnits, readIvf, readOgg, readSource, splitAnnexB } from "../../media/files.ts";
-import { packetizeAv1, packetizeH264, packetizeVp8, packetizeVp9, toRtp } from "../../media/packetize.ts";
+import { encodedSource, h264AccessUnits, h265AccessUnits, readIvf, readOgg, readSource, splitAnnexB } from "../../media/files.ts";
+import { packetizeAv1, packetizeH264, packetizeH265, packetizeVp8, packetizeVp9, toRtp } from "../../media/packetize.ts";
 import { FUZZ_RUNS, TimeBudget } from "./budget.ts";
 
 interface Packet {
@@ -59,7 +63,8 @@ const stream = fc
     });
   });
 
-type Codec = "VP8" | "VP9" | "AV1" | "H264" | "Opus";
+type Codec = "VP8" | "VP9" | "AV1" | "H264" | "H265" | "Opus";
+const IVF_HEADER_SIZE = 32;
 
 /** Two seconds of real encoded media per codec (ffmpeg, cached), packetized as senders do. */
 const real = new Map<Codec, Packet[]>();
@@ -81,6 +86,8 @@ beforeAll(async () => {
   }
   const aus = h264AccessUnits(splitAnnexB(readSource(await encodedSource("h264", 2))));
   real.set("H264", toRtp(aus.map((nals, i) => ({ payloads: packetizeH264(nals, 500), timestamp: i * 3000 }))));
+  const hevc = h265AccessUnits(splitAnnexB(readSource(await encodedSource("h265", 2))));
+  real.set("H265", toRtp(hevc.map((nals, i) => ({ payloads: packetizeH265(nals, 500), timestamp: i * 3000 }))));
   const opus = readOgg(readSource(await encodedSource("opus", 2))).packets.slice(2);
   real.set("Opus", toRtp(opus.map((p, i) => ({ payloads: [p.data], timestamp: i * 960 }))));
 }, 120_000);
@@ -198,6 +205,7 @@ const VIDEO: [Exclude<Codec, "Opus">, () => VideoPayloadFormat, IvfFourcc | "ann
   ["VP9", () => new Vp9Format(), "VP90"],
   ["AV1", () => new Av1Format(), "AV01"],
   ["H264", () => new H264Format(), "annexb"],
+  ["H265", () => new H265Format(), "annexb"],
 ];
 
 describe("video depacketizers and their containers under fuzzing", () => {
@@ -243,7 +251,13 @@ describe("video depacketizers and their containers under fuzzing", () => {
         parseVp9FrameHeader(bytes);
         parseAv1Aggregation(bytes);
         parseAv1SequenceHeader(bytes);
-        h264NalUnits(payloads);
+        vp8IsFrameStart(bytes);
+        vp8KeyframeSize(bytes);
+        walkStapA(bytes, () => true);
+        h264IsKeyframeStart(bytes);
+        h265NalUnits(payloads);
+        h265ParameterSetsFromFmtp(new TextDecoder().decode(bytes));
+        for (const codec of ["vp8", "vp9", "h264", "h265", "av1"] as const) isKeyframeStart(codec, bytes);
         h264PayloadNals(bytes);
         parseH264Sps(bytes);
         opusPacketSamples(bytes);
