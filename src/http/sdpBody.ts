@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { HttpError, invalidSdp, payloadTooLarge, unsupportedMediaType } from "./errors.ts";
 import { acceptBundleOnly } from "../rtc/bundleOnly.ts";
+import { OFFER_LIMITS } from "../rtc/offerLimits.ts";
 import { oversizedOffer, parseOffer, SdpError, type ParsedOffer } from "../rtc/sdp.ts";
 
 /** The reference's hard limit for SDP bodies. */
@@ -29,6 +30,13 @@ export async function readOffer(c: Context): Promise<{ sdp: string; offer: Parse
     if (total > MAX_SDP_BYTES) {
       await reader.cancel().catch(() => undefined);
       throw payloadTooLarge();
+    }
+    // A declared body (at most 1 MB, checked above) past three bytes for each character an offer may have is
+    // refused without reading the rest: UTF-8 takes at most 3 bytes per UTF-16 unit. A body of unknown length
+    // is read up to the 1 MB limit, so one past it still gets the reference's 413.
+    if (declared > 0 && total > OFFER_LIMITS.maxBytes * 3) {
+      await reader.cancel().catch(() => undefined);
+      throw sdpRefusal(new SdpError(`offer is larger than ${OFFER_LIMITS.maxBytes / 1024} KB`));
     }
     chunks.push(value);
   }

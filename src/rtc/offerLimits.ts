@@ -3,15 +3,16 @@
 // input (1,000 sections held the loop for 80 s, 20,000 `a=ssrc` lines for 6.5 s), so the caps are what keeps its
 // work small, and our own scan stops at the first line past them.
 //
-// werift's own work is what the caps bound (measured with `bun run bench sdp`, docs/hardening.md): it is about
-// proportional to the offer's bytes (its parser splits and re-joins every line: ~40 ms for 400 KB), to its
-// unbundled sections (a transport each: ~1 ms a section), and to rtcp-fb lines times codecs (each line is matched
-// against every codec of its section). Hence a byte cap well under the 1 MB body limit, and caps on the products.
+// werift's own work is what the caps bound (measured with `bun run bench sdp`, docs/hardening.md): it grows with
+// the offer's lines (~10-20 us each: its parser splits and re-joins every line, 40 ms for 400 KB), with its
+// unbundled sections (a transport each) and with rtcp-fb lines times codecs (each line is matched against every
+// codec of its section). Hence byte and line caps well under the 1 MB body limit, and caps on the products: the
+// heaviest offer they let through costs werift ~10-25 ms, a real Chromium offer 4-7 ms.
 //
 // The numbers leave room for every real client: Chromium (audio + simulcast video + a data channel: 3 sections,
 // 6.3 KB, ~180 lines, 23 video payload types, 56 `a=rtcp-fb`, 33 `a=rtpmap`, 15 `a=extmap`, lines under 120
-// characters; sixteen of its video sections would be ~50 KB and ~1,500 lines), Firefox, OBS (libdatachannel, ~40
-// lines), GStreamer webrtcbin (bundle-policy none: a transport and 9 IPv4/IPv6/TCP candidates per section).
+// characters; with 64 candidates a section ~15 KB and ~370 lines), Firefox, OBS (libdatachannel, ~40 lines),
+// GStreamer webrtcbin (bundle-policy none: a transport and 9 IPv4/IPv6/TCP candidates per section, 57 lines).
 
 export interface OfferLimits {
   /** Characters in the whole offer. */
@@ -33,9 +34,9 @@ export interface OfferLimits {
 }
 
 export const OFFER_LIMITS: OfferLimits = {
-  maxBytes: 64 * 1024,
+  maxBytes: 32 * 1024,
   maxSections: 16,
-  maxLines: 2048,
+  maxLines: 1024,
   maxLineLength: 1024,
   perSection: {
     ssrc: 64,
