@@ -29,7 +29,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       origin: deps.config.allowedOrigin,
       allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
       allowHeaders: ["Content-Type", "Authorization", "X-Auth-Token", "If-Match"],
-      exposeHeaders: ["Location", "ETag", "Link", "Accept-Patch", "Accept-Post", "Retry-After"],
+      exposeHeaders: ["Location", "ETag", "Link", "Accept-Patch", "Accept-Post", "Retry-After", "X-Next-Cursor", "X-Error-Detail"],
       maxAge: 600,
     }),
   );

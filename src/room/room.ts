@@ -152,7 +152,7 @@ export class Room {
       v.adaptLayer();
     }
     this.#updateRoomMetrics();
-    this.publisher?.reapIfIdle(now, Math.min(15, this.#ctx.config.connectTimeoutSec) * 1000);
+    this.publisher?.reapIfIdle(elapsedMs, Math.min(15, this.#ctx.config.connectTimeoutSec) * 1000);
   }
 
   /** Per-room aggregates of per-session RTCP figures, so metric cardinality follows rooms, not sessions. */
