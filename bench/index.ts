@@ -12,6 +12,8 @@ const modes: Record<string, string> = {
   forward: "forward.ts",
   transcode: "transcode.ts",
   collapse: "collapse.ts",
+  sdp: "sdp.ts",
+  records: "records.ts",
 };
 
 const file = modes[mode];

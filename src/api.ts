@@ -25,6 +25,23 @@ export interface Bootstrap {
   version: string;
 }
 
+// ---- GET /api/health -------------------------------------------------------------------------------------------
+
+/** What a probe or a status page may show anyone; nothing about paths, tokens or ffmpeg. */
+export interface Health {
+  status: "ok";
+  /** Whole seconds since this server started. */
+  uptime: number;
+  /** Open rooms, and the viewers in them. */
+  rooms: number;
+  viewers: number;
+  version: string;
+  /** This node's id, in a cluster. */
+  node?: string;
+  /** How the node stands in its cluster: `standalone` (a server on its own), `joined`, or `detached` (directory away). */
+  cluster?: "joined" | "standalone" | "detached";
+}
+
 // ---- GET /api/rooms, GET /api/rooms/{room}, POST /api/admin/rooms/{room}/close ----------------------------------
 
 /** One entry of GET /api/rooms: the reference's shape, `subscribers` included. */
@@ -125,6 +142,38 @@ export interface RoomClosed {
   closed: string;
 }
 
+// ---- GET /api/admin/sessions, DELETE /api/admin/sessions/{id} ---------------------------------------------------
+
+/** One WHIP or WHEP session, as the admin sees it: by its public id (never its secret Location). */
+export interface AdminSession {
+  id: string;
+  kind: "publisher" | "viewer";
+  room: string;
+  state: string;
+  createdAt: string;
+  /** The IP its WHIP/WHEP request came from; null when the server could not tell. */
+  clientAddress: string | null;
+  codecs: string[];
+  /** A publisher's media in (all tracks); 0 for a viewer. */
+  packetsReceived: number;
+  bytesReceived: number;
+  /** A viewer's media out (all streams); 0 for a publisher. */
+  packetsSent: number;
+  bytesSent: number;
+  /** A publisher: gaps in its sequence numbers. A viewer: lost as its receiver reports say (null before one). */
+  packetsLost: number | null;
+  /** A viewer's round-trip time from its receiver reports (mean of its streams), null before one or for a publisher. */
+  rttMs: number | null;
+  /** A viewer's last fraction lost (0..1, its worst stream), null before a report or for a publisher. */
+  fractionLost: number | null;
+  /** The video layer a viewer is on; null for a publisher or an audio-only viewer. */
+  layer: string | null;
+}
+
+export interface AdminSessionClosed {
+  closed: string;
+}
+
 // ---- WHIP/WHEP session URLs ------------------------------------------------------------------------------------
 
 export interface SessionDeleted {
@@ -196,3 +245,101 @@ export type HubEvent =
   | { type: "room-closed"; data: { room: string } }
   | { type: "viewers"; data: { room: string; viewers: number } }
   | { type: "stats"; data: RoomStats };
+
+// ---- /api/admin/captures: a stats capture, as GET /api/admin/captures/{id} answers and DATA_DIR/captures keeps it -
+
+export type CaptureState = "running" | "stopped" | "interrupted";
+
+/** Why a capture ended. "interrupted": the server stopped without finishing it (a crash): the file has what was saved. */
+export type StopReason = "stopped" | "max-duration" | "size-limit" | "room-closed" | "server-shutdown";
+
+export interface CaptureLayerSample {
+  name: string;
+  /** Bits per second over the last interval. */
+  bitrate: number;
+  /** Frames per second over the last interval (RTP timestamps that moved forward); 0 for audio. */
+  frameRate: number;
+  /** Viewers sent this layer now. */
+  viewers: number;
+  rendition: boolean;
+}
+
+export interface CaptureTrackSample {
+  index: number;
+  kind: "audio" | "video";
+  codec: string;
+  bitrate: number;
+  frameRate: number;
+  /** Totals since the publisher began. */
+  packets: number;
+  packetsLost: number;
+  /** Fraction (0..1) of the publisher's packets of this track missing over the last interval. */
+  loss: number;
+  layers: CaptureLayerSample[];
+}
+
+/** An aggregate over the viewers that have reported it in RTCP; null when none has. */
+export interface CaptureSpread {
+  mean: number;
+  max: number;
+}
+
+export interface CaptureSample {
+  /** Milliseconds since the capture started. */
+  t: number;
+  viewers: number;
+  /** "connecting", "connected", "disconnected", "closed", or null with no publisher. */
+  publisherState: string | null;
+  tracks: CaptureTrackSample[];
+  /** Round-trip times from the viewers' receiver reports, in ms. */
+  rttMs: CaptureSpread | null;
+  /** The viewers' fraction lost (0..1) from their receiver reports. */
+  viewerLoss: CaptureSpread | null;
+  /** The transcoder's state, or null without one. */
+  transcoder: string | null;
+}
+
+export type CaptureEventType =
+  | "publisher.joined"
+  | "publisher.left"
+  | "viewer.joined"
+  | "viewer.left"
+  | "layer.switched"
+  | "transcoder.state";
+
+export interface CaptureEvent {
+  t: number;
+  type: CaptureEventType;
+  /** The session's public id (publisher and viewer events, layer switches). */
+  session?: string;
+  /** Layer switches: the layer before and after; transcoder: the state before and after. */
+  from?: string | null;
+  to?: string | null;
+}
+
+export interface CaptureSummary {
+  id: string;
+  room: string;
+  startedAt: string;
+  stoppedAt: string | null;
+  state: CaptureState;
+  stopReason: StopReason | null;
+  maxSeconds: number;
+  sampleCount: number;
+}
+
+export interface CaptureStarted {
+  id: string;
+  room: string;
+  startedAt: string;
+  state: CaptureState;
+  maxSeconds: number;
+}
+
+export interface CaptureFile extends CaptureSummary {
+  intervalMs: number;
+  /** The roomcast that made it. */
+  version: string;
+  samples: CaptureSample[];
+  events: CaptureEvent[];
+}

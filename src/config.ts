@@ -146,7 +146,7 @@ export const ENV_VARS: readonly VarDoc[] = [
   { name: "TLS_CERT", def: "", doc: "PEM certificate file for HTTPS (with TLS_KEY)" },
   { name: "TLS_KEY", def: "", doc: "PEM private key file for HTTPS" },
   { name: "TLS_SELF_SIGNED", def: "false", doc: "serve HTTPS with a self-signed certificate kept in DATA_DIR" },
-  { name: "DATA_DIR", def: "./data", doc: "folder for server state such as the self-signed certificate" },
+  { name: "DATA_DIR", def: "./data", doc: "folder for server state: the self-signed certificate, stats captures" },
   { name: "ADMISSION_MAX_CPU", def: "0.75", doc: "refuse new viewers (503 + Retry-After) while the server uses this share of its core; 0 = off" },
   { name: "JIT_TIER_UP_SCALE", def: "10", doc: "how much more often a function must run before the JIT optimizes it (1 = JavaScriptCore's default); higher saves memory, costs CPU" },
   { name: "CONNECT_TIMEOUT", def: "30", doc: "seconds a session may take to connect (and stay disconnected) before it is reaped" },

@@ -2,6 +2,7 @@
 // starts every part in order and keeps each as a field; close() takes them down in order, once, and says what it
 // had to cut short. Nothing here is per process: two Servers on different ports share nothing but werift's socket
 // factory, which picks each server's own media socket (rtc/weriftMux.ts).
+import { join } from "node:path";
 import { AuthHook } from "./auth/authHook.ts";
 import { createDirectory } from "./cluster/createDirectory.ts";
 import type { IpcPort } from "./cluster/ipc.ts";
@@ -25,6 +26,9 @@ import { UdpMux } from "./rtc/udpMux.ts";
 import { VERSION } from "./version.ts";
 import { emitRegistryWebhooks } from "./webhooks/fromRegistry.ts";
 import { Webhooks } from "./webhooks/webhooks.ts";
+import { Captures } from "./captures/captures.ts";
+import { registryCaptureRooms } from "./captures/roomSnapshot.ts";
+import { WhepEventsHub } from "./room/whepEvents.ts";
 
 /**
  * The media socket's kernel buffers. Every viewer's packets leave through it, and a packet is charged to it until
@@ -92,6 +96,8 @@ export class Server {
   readonly load: LoadMonitor;
   readonly registry: RoomRegistry;
   readonly events: EventsHub;
+  readonly whepEvents: WhepEventsHub;
+  readonly captures: Captures;
   /** This server as a node of its cluster; on its own, a node of one. */
   readonly cluster: ClusterNode;
   readonly listeners: readonly HttpListener[];
@@ -113,6 +119,8 @@ export class Server {
     load: LoadMonitor;
     registry: RoomRegistry;
     events: EventsHub;
+    whepEvents: WhepEventsHub;
+    captures: Captures;
     cluster: ClusterNode;
     listeners: HttpListener[];
     tls: boolean;
@@ -130,6 +138,8 @@ export class Server {
     this.load = parts.load;
     this.registry = parts.registry;
     this.events = parts.events;
+    this.whepEvents = parts.whepEvents;
+    this.captures = parts.captures;
     this.cluster = parts.cluster;
     this.listeners = parts.listeners;
     this.tls = parts.tls;
@@ -197,8 +207,14 @@ export class Server {
       emitRegistryWebhooks(registry, webhooks);
       const inCluster = config.cluster.redisUrl !== undefined || config.cluster.worker !== undefined;
       const events = new EventsHub(registry, { onClients: (n) => metrics.eventClients.set(n), cluster: inCluster ? clusterRoomsView(node) : undefined });
+      const whepEvents = new WhepEventsHub(registry);
+      undo.push(() => whepEvents.close());
+      const captures = new Captures({ dir: join(config.dataDir, "captures"), rooms: registryCaptureRooms(registry), log, version: VERSION });
+      undo.push(() => captures.close());
+      // A folder that cannot be read is logged, not fatal: captures then fail to save and say so.
+      await captures.init().catch((err: unknown) => log.warn({ err, dir: join(config.dataDir, "captures") }, "captures folder is not usable"));
       const web = opts.web ?? (await platform.loadWebAssets());
-      const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings, transcode, events, webhooks, authHook, cluster });
+      const app = createApp({ config, registry, authorizer, metrics, log, version: VERSION, web, recordings, transcode, events, webhooks, authHook, captures, whepEvents, cluster });
 
       const tls = await loadTls(config, log);
       const listeners: HttpListener[] = [];
@@ -221,7 +237,7 @@ export class Server {
       }
       const scheme = tls ? "https" : "http";
       for (const l of listeners) log.info({ port: l.port, host: config.host, version: VERSION, tls: tls !== undefined, node: cluster.id }, `listening on ${scheme}://${config.host}:${l.port}`);
-      return new Server({ config, log, metrics, authorizer, authHook, webhooks, mux, senderReports, recordings, transcode, load, registry, events, cluster, listeners, tls: tls !== undefined });
+      return new Server({ config, log, metrics, authorizer, authHook, webhooks, mux, senderReports, recordings, transcode, load, registry, events, whepEvents, captures, cluster, listeners, tls: tls !== undefined });
     } catch (err) {
       for (const step of undo.reverse()) {
         try {
@@ -249,6 +265,8 @@ export class Server {
   async #close(reason: string): Promise<CloseReport> {
     const cutShort: string[] = [];
     const startedAt = Date.now();
+    // Before the rooms: a capture cut by the shutdown says so, rather than "room closed".
+    const captured = this.captures.close().catch((err: unknown) => this.log.warn({ err }, "captures not all saved"));
     this.registry.close(reason);
     // Its rooms closed, the node leaves the directory: its claims free for other nodes at once.
     const left = this.cluster.close().catch((err: Error) => this.log.warn({ err: err.message }, "leaving the cluster failed"));
@@ -260,11 +278,12 @@ export class Server {
       await this.webhooks.close(budget).catch(() => undefined);
     });
     const stopped = Promise.all(this.listeners.map((l) => l.stop(true).catch(() => undefined)));
-    await Promise.all([delivered, stopped, left]);
+    await Promise.all([delivered, stopped, captured, left]);
     await new Promise((r) => setTimeout(r, CLOSE_ALERTS_FLUSH_MS));
     this.mux.close();
     this.load.close();
     this.events.close();
+    this.whepEvents.close();
     this.senderReports.close();
     if (!(await this.transcode.close(TRANSCODERS_BUDGET_MS))) cutShort.push("transcoders");
     process.off("exit", this.#onExit);

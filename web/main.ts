@@ -2,6 +2,7 @@
 import { adoptUrlToken, bootstrap, describeError, ROOM_NAME, type Bootstrap } from "./lib/api.ts";
 import { byId, fill, h } from "./lib/dom.ts";
 import { mountTokenField, notice, type TokenField } from "./lib/ui.ts";
+import { renderCapture, renderCaptures } from "./pages/captures.ts";
 import { renderHome } from "./pages/home.ts";
 import { renderPlay } from "./pages/play.ts";
 import { renderPublish } from "./pages/publish.ts";
@@ -26,6 +27,11 @@ async function start(): Promise<void> {
   }
   const token = mountTokenField(boot.authEnabled);
   const ctx: PageContext = { main, boot, token };
+
+  if (/^\/captures\/?$/.test(location.pathname)) return renderCaptures(ctx);
+  const capture = /^\/captures\/([^/]+)\/?$/.exec(location.pathname);
+  // The server checks the id (a malformed one is a 404); it is only passed on, encoded again.
+  if (capture?.[1]) return renderCapture(ctx, capture[1]);
 
   const m = /^\/(play|publish)\/([^/]*)\/?$/.exec(location.pathname);
   if (!m) return renderHome(ctx);

@@ -12,6 +12,10 @@ import { roomRoutes } from "./routes/rooms.ts";
 import { sessionRoutes, whipOptionsHeaders, WHEP, WHIP } from "./routes/sessions.ts";
 import { webRoutes } from "./routes/web.ts";
 import { webhookRoutes } from "./routes/webhooks.ts";
+import { adminSessionRoutes } from "./routes/adminSessions.ts";
+import { captureRoutes } from "./routes/captures.ts";
+import { whepEventRoutes } from "./routes/whepEvents.ts";
+import { openApiRoutes } from "./openapi/document.ts";
 import type { AppDeps, AppEnv } from "./types.ts";
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -40,7 +44,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       origin: deps.config.allowedOrigin,
       allowMethods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
       allowHeaders: ["Content-Type", "Authorization", "X-Auth-Token", "If-Match"],
-      exposeHeaders: ["Location", "ETag", "Link", "Accept-Patch", "Accept-Post", "Retry-After", "X-Roomcast-Cluster", "X-Roomcast-Node"],
+      exposeHeaders: ["Location", "ETag", "Link", "Accept-Patch", "Accept-Post", "Retry-After", "X-Next-Cursor", "X-Error-Detail", "X-Roomcast-Cluster", "X-Roomcast-Node"],
       maxAge: 600,
     }),
   );
@@ -51,10 +55,14 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   publicRoutes(app, deps);
   sessionRoutes(app, deps, guard, WHIP);
   sessionRoutes(app, deps, guard, WHEP);
+  if (deps.whepEvents) whepEventRoutes(app, deps, deps.whepEvents, guard);
   roomRoutes(app, deps, guard);
   eventRoutes(app, deps, guard);
   recordRoutes(app, deps, guard);
   if (deps.webhooks) webhookRoutes(app, deps.webhooks, guard, deps);
+  adminSessionRoutes(app, deps, guard);
+  if (deps.captures) captureRoutes(app, deps.captures, guard);
+  openApiRoutes(app, deps.version);
   // Last: its catch-all for bundled files must not shadow any API path.
   if (deps.web) webRoutes(app, deps.web);
 

@@ -3,6 +3,7 @@ import { DirectoryStateError, DirectoryUnavailableError } from "../cluster/direc
 import { NodeUnreachableError } from "../node/forward.ts";
 import { AtCapacityError, RoomError, type RoomErrorCode } from "../room/errors.ts";
 import { WebhookConflictError } from "../webhooks/webhooks.ts";
+import { CaptureError, type CaptureErrorCode } from "../captures/errors.ts";
 
 export class HttpError extends Error {
   constructor(
@@ -25,6 +26,20 @@ export const payloadTooLarge = () => new HttpError(413, "request body too large"
 export const serviceUnavailable = (message: string) => new HttpError(503, message);
 export const unsupportedMediaType = () => new HttpError(415, "content type must be application/sdp");
 
+/** Marks the handlers methodNotAllowed makes (a bundler may rename functions: names are no sign). */
+export const REFUSES_METHOD = Symbol("refuses the method");
+
+/**
+ * The handler for the methods a path does not take: 405 with `Allow`. Marked, so that a route list (the OpenAPI
+ * test's) can tell these refusals from the operations.
+ */
+export function methodNotAllowed(allow: string): () => never {
+  const refuse = (): never => {
+    throw new HttpError(405, "method not allowed", { Allow: allow });
+  };
+  return Object.assign(refuse, { [REFUSES_METHOD]: true });
+}
+
 /** The status of each refusal a room can make; the contract's (api-reference) where it names one. */
 const ROOM_ERROR_STATUS: Record<RoomErrorCode, number> = {
   invalid_offer: 400,
@@ -40,6 +55,14 @@ const ROOM_ERROR_STATUS: Record<RoomErrorCode, number> = {
   invalid_state: 409,
 };
 
+const CAPTURE_ERROR_STATUS: Record<CaptureErrorCode, number> = {
+  invalid: 400,
+  not_found: 404,
+  room_not_found: 404,
+  already_running: 409,
+  too_many: 409,
+};
+
 /** What a client refused because the cluster directory is away is told to wait: Redis back, a node restarted. */
 const DIRECTORY_RETRY_AFTER_SEC = 2;
 
@@ -52,6 +75,7 @@ export function httpErrorOf(err: unknown): HttpError | undefined {
   }
   if (err instanceof NodeUnreachableError) return new HttpError(502, "the node that holds this did not answer");
   if (err instanceof WebhookConflictError) return new HttpError(409, err.message);
+  if (err instanceof CaptureError) return new HttpError(CAPTURE_ERROR_STATUS[err.code], err.message);
   if (!(err instanceof RoomError)) return undefined;
   const headers: Record<string, string> = {};
   if (err instanceof AtCapacityError) headers["Retry-After"] = String(err.retryAfterSec);

@@ -9,6 +9,8 @@ import type { RoomRegistry } from "../room/registry.ts";
 import type { WebAssets } from "../platform/ports.ts";
 import type { AuthHook } from "../auth/authHook.ts";
 import type { Webhooks } from "../webhooks/webhooks.ts";
+import type { Captures } from "../captures/captures.ts";
+import type { WhepEventsHub } from "../room/whepEvents.ts";
 import type { ClusterNode } from "../node/clusterNode.ts";
 
 /** What the HTTP layer is built from; tests build it with real parts and no listening server. */
@@ -31,6 +33,10 @@ export interface AppDeps {
   webhooks?: Webhooks;
   /** AUTH_HOOK_URL's client, when one is configured. */
   authHook?: AuthHook;
+  /** Stats captures (DATA_DIR/captures); the admin captures API is not served without them. */
+  captures?: Captures;
+  /** The WHEP event streams; without them a play's 201 links no events and their URLs are not served. */
+  whepEvents?: WhepEventsHub;
   /** This server as a node of its cluster (alone: a LocalDirectory); app tests built without it answer as one server. */
   cluster?: ClusterNode;
 }

@@ -24,6 +24,7 @@ export interface NodeRequest {
   headers?: Headers;
   body?: ArrayBuffer | string | undefined;
   token: string;
+  /** How long the node may take to answer (its headers; a streamed body may last). */
   timeoutMs?: number;
 }
 
@@ -33,29 +34,30 @@ export async function requestNode(base: string, req: NodeRequest): Promise<Respo
   for (const [k, v] of req.headers ?? []) if (!HOP_HEADERS.has(k) && !CREDENTIAL_HEADERS.has(k)) headers.append(k, v);
   headers.set("Authorization", `Bearer ${req.token}`);
   headers.set(FORWARDED_HEADER, "1");
+  // Until the answer's headers: a streamed body (an event stream) lasts as long as its reader, and ends with it.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(new Error("timed out")), req.timeoutMs ?? NODE_REQUEST_TIMEOUT_MS);
   try {
-    return await fetch(new URL(req.path, base), {
-      method: req.method,
-      headers,
-      body: req.body,
-      redirect: "manual",
-      signal: AbortSignal.timeout(req.timeoutMs ?? NODE_REQUEST_TIMEOUT_MS),
-    });
+    return await fetch(new URL(req.path, base), { method: req.method, headers, body: req.body, redirect: "manual", signal: abort.signal });
   } catch (err) {
     throw new NodeUnreachableError(`node ${base} did not answer: ${(err as Error).message}`);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
 /**
- * Another node's answer, to be sent on as this node's: status, body and headers, less those of the hop (fetch has
- * already decoded the body) and the CORS ones (this node's own middleware sets those).
+ * Another node's answer, to be sent on as this node's: status, body (streamed as it comes; the client going away
+ * cancels it, and so the request to the other node) and headers, less those of the hop (fetch has already decoded
+ * the body) and the CORS ones (this node's own middleware sets those).
  */
-export async function relayAnswer(res: Response): Promise<Response> {
+export function relayAnswer(res: Response): Response {
   const headers = new Headers();
   for (const [k, v] of res.headers) {
     if (HOP_HEADERS.has(k) || k.startsWith("access-control-")) continue;
     headers.append(k, v);
   }
-  const body = res.status === 204 || res.status === 304 ? null : await res.arrayBuffer();
-  return new Response(body, { status: res.status, headers });
+  const empty = res.status === 204 || res.status === 304;
+  if (empty) void res.body?.cancel();
+  return new Response(empty ? null : res.body, { status: res.status, headers });
 }

@@ -130,11 +130,13 @@ export class PublishedTrack {
   }
 
   get counters(): TrackCounters {
-    const total = { packets: 0, bytes: 0, lost: 0 };
+    const total = { packets: 0, bytes: 0, lost: 0, frames: 0 };
     for (const l of this.sourceLayers) {
       total.packets += l.counters.packets;
       total.bytes += l.counters.bytes;
       total.lost += l.counters.lost;
+      // Simulcast layers carry the same frames: the track has as many as its fullest layer.
+      total.frames = Math.max(total.frames, l.counters.frames);
     }
     return total;
   }

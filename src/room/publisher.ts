@@ -14,6 +14,7 @@ import type { TrackHooks } from "./trackLayer.ts";
 import { newPublicId, newSecretId, type SessionState } from "./session.ts";
 import type { RoomContext } from "./context.ts";
 import { InvalidOfferError, NegotiationFailedError } from "./errors.ts";
+import { IdleClock } from "./idleClock.ts";
 
 /** Feedback every 50 ms, as libwebrtc receivers send it. */
 const TWCC_INTERVAL_MS = 50;
@@ -35,12 +36,15 @@ export class PublisherSession {
   readonly createdAt = new Date();
   readonly tracks: PublishedTrack[];
   state: SessionState = "connecting";
+  /** The IP the session's WHIP/WHEP request came from, as the HTTP layer saw it (the admin's session list). */
+  clientAddress: string | undefined;
   /** When the transport last became connected; 0 before. */
   connectedAt = 0;
   readonly log: Logger;
 
   readonly peer: SessionPeer;
   #watch: ConnectionWatch | undefined;
+  readonly #idle = new IdleClock();
   #closed = false;
   readonly #ctx: RoomContext;
   readonly #events: PublisherEvents;
@@ -145,12 +149,13 @@ export class PublisherSession {
 
   /**
    * A publisher whose client vanished keeps ICE "connected" until consent expires (30 s); media stopping is a
-   * faster sign. Reaps after `idleMs` with no RTP on any track.
+   * faster sign. Reaps after `idleMs` with no RTP on any track, counted only while the event loop was responsive
+   * (IdleClock): `elapsedMs` is the time since the previous tick.
    */
-  reapIfIdle(now: number, idleMs: number): void {
+  reapIfIdle(elapsedMs: number, idleMs: number): void {
     if (this.#closed || this.state !== "connected") return;
     const last = Math.max(this.connectedAt, ...this.tracks.map((t) => t.lastPacketAt));
-    if (now - last > idleMs) this.close(`no media for ${Math.round(idleMs / 1000)} s`);
+    if (this.#idle.tick(elapsedMs, last) > idleMs) this.close(`no media for ${Math.round(idleMs / 1000)} s`);
   }
 
   /** Closes the peer and the tracks; idempotent. The room closes the viewers. */

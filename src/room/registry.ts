@@ -3,6 +3,7 @@ import { AtCapacityError, ClosedDuringNegotiationError, NoPublisherError, Publis
 import type { ParsedOffer } from "../rtc/sdp.ts";
 import { RESERVATION_MS } from "../metrics/load.ts";
 import type { RoomContext } from "./context.ts";
+import { ROOM_TICK_MS } from "./idleClock.ts";
 import type { PublisherSession } from "./publisher.ts";
 import type { RoomSummary } from "../api.ts";
 import type { OriginRef } from "./relay.ts";
@@ -41,13 +42,14 @@ export class RoomRegistry {
   readonly #sessions = new Map<string, { session: Session; room: Room }>();
   readonly #ctx: RoomContext;
   #closed = false;
-  #lastTick = Date.now();
+  /** Monotonic: a wall clock stepped by NTP must not look like a stalled (or a racing) loop. */
+  #lastTick = performance.now();
   readonly #ticker: ReturnType<typeof setInterval>;
   readonly #listeners = new Set<RegistryListener>();
 
   constructor(ctx: RoomContext) {
     this.#ctx = ctx;
-    this.#ticker = setInterval(() => this.#tick(), 1000);
+    this.#ticker = setInterval(() => this.#tick(), ROOM_TICK_MS);
     this.#ticker.unref?.();
   }
 
@@ -65,6 +67,11 @@ export class RoomRegistry {
 
   session(id: string): { session: Session; room: Room } | undefined {
     return this.#sessions.get(id);
+  }
+
+  /** Every session of every room, in the order they were opened. */
+  sessions(): { session: Session; room: Room }[] {
+    return [...this.#sessions.values()];
   }
 
   /** Hears every room and session change as it happens; returns the unsubscribe. */
@@ -193,8 +200,9 @@ export class RoomRegistry {
 
   #tick(): void {
     const now = Date.now();
-    const elapsed = now - this.#lastTick;
-    this.#lastTick = now;
+    const mono = performance.now();
+    const elapsed = mono - this.#lastTick;
+    this.#lastTick = mono;
     for (const room of [...this.#rooms.values()]) room.tick(elapsed, now);
   }
 }

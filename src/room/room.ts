@@ -83,6 +83,11 @@ export class Room {
     return this.#closed;
   }
 
+  /** The transcoder's state ("waiting", "running", ...), or null when the room has none. */
+  get transcoderState(): string | null {
+    return this.#transcoder?.state ?? null;
+  }
+
   /** Builds the publisher session; the caller has already checked that the room is free. */
   createPublisher(offer: ParsedOffer, opts: PublishOptions = {}): PublisherSession {
     if (this.#closed) throw new InvalidStateError("room is closed");
@@ -147,7 +152,7 @@ export class Room {
       v.adaptLayer();
     }
     this.#updateRoomMetrics();
-    this.publisher?.reapIfIdle(now, Math.min(15, this.#ctx.config.connectTimeoutSec) * 1000);
+    this.publisher?.reapIfIdle(elapsedMs, Math.min(15, this.#ctx.config.connectTimeoutSec) * 1000);
   }
 
   /** Per-room aggregates of per-session RTCP figures, so metric cardinality follows rooms, not sessions. */

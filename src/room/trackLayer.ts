@@ -29,6 +29,8 @@ export interface TrackCounters {
   packets: number;
   bytes: number;
   lost: number;
+  /** RTP timestamps that moved forward: frames, for video (stats captures turn it into a frame rate). */
+  frames: number;
 }
 
 export interface TrackHooks {
@@ -76,7 +78,7 @@ export class TrackLayer {
   /** The simulcast rid, or undefined for a track without layers. */
   readonly rid: string | undefined;
   readonly rendition: boolean;
-  readonly counters: TrackCounters = { packets: 0, bytes: 0, lost: 0 };
+  readonly counters: TrackCounters = { packets: 0, bytes: 0, lost: 0, frames: 0 };
   bitrate = 0;
   /** Packets per second over the last tick. */
   packetRate = 0;
@@ -93,6 +95,7 @@ export class TrackLayer {
   #receiver: RTCRtpReceiver | undefined;
   #unsubscribe: (() => void) | undefined;
   #lastSeq = -1;
+  #lastTimestamp = -1;
   #lastPliAt = -Infinity;
   #bytesAtTick = 0;
   #packetsAtTick = 0;
@@ -158,6 +161,13 @@ export class TrackLayer {
       }
     }
     if (((seq - this.#lastSeq) & 0xffff) < 0x8000 || this.#lastSeq < 0) this.#lastSeq = seq;
+    // A frame's packets share one timestamp; a late packet of an earlier frame (step "backwards") is not a new one.
+    const ts = header.timestamp;
+    const step = (ts - this.#lastTimestamp) >>> 0;
+    if (this.#lastTimestamp < 0 || (step !== 0 && step < 0x80000000)) {
+      this.counters.frames++;
+      this.#lastTimestamp = ts;
+    }
     this.#hooks.onPacket(size);
     // The publisher's header extensions use the publisher's ids, which mean other things (or nothing) to each
     // viewer; werift would copy them into every viewer's packet. It writes the viewer's own (mid) itself.

@@ -37,6 +37,8 @@ interface Binding {
    */
   start: TrackLayer;
   mid: string | undefined;
+  /** The m-line's place in the viewer's SDP (the WHEP events' layers are keyed by it). */
+  mline: number;
   codec: CodecInfo;
   sender: RTCRtpSender | undefined;
   /** The transport's send path for this sender; made with the answer. */
@@ -52,6 +54,8 @@ export class ViewerSession {
   readonly publicId = newPublicId();
   readonly createdAt = new Date();
   state: SessionState = "connecting";
+  /** The IP the session's WHIP/WHEP request came from, as the HTTP layer saw it (the admin's session list). */
+  clientAddress: string | undefined;
   readonly log: Logger;
   /** A viewer that chose a layer keeps it; otherwise the layer follows its receive estimate. */
   #pinnedLayer = false;
@@ -90,7 +94,7 @@ export class ViewerSession {
       used.add(track);
       perKind[kind] = codec;
       const start = this.#initialLayer(track, layerName);
-      this.#bindings.push({ track, start, mid: m.mid, codec, sender: undefined, path: undefined, stream: undefined, report: undefined });
+      this.#bindings.push({ track, start, mid: m.mid, mline: offer.media.indexOf(m), codec, sender: undefined, path: undefined, stream: undefined, report: undefined });
     }
     if (this.#bindings.length === 0) throw new InvalidOfferError("offer asks for no kind of media this room publishes");
     this.peer = new SessionPeer(createPeer(ctx.config, { audio: perKind.audio, video: perKind.video, role: "viewer" }, ctx.media?.mux), ctx.config, ctx.media?.mux);
@@ -107,6 +111,12 @@ export class ViewerSession {
   /** Layers a viewer may pick, per video track. */
   get layers(): string[] {
     return this.#bindings.find((b) => b.track.kind === "video")?.track.layers.map((l) => l.name) ?? [];
+  }
+
+  /** The video track this viewer receives and its m-line's index in the viewer's SDP, if it receives video. */
+  get video(): { track: PublishedTrack; mline: number } | undefined {
+    const b = this.#bindings.find((x) => x.track.kind === "video");
+    return b ? { track: b.track, mline: b.mline } : undefined;
   }
 
   get currentLayer(): string | undefined {

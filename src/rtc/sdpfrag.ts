@@ -1,5 +1,8 @@
 // application/trickle-ice-sdpfrag (RFC 8840) as WHIP/WHEP clients PATCH it: ICE credentials, per-mid candidates,
-// end-of-candidates. Parsing is strict so a malformed fragment is a 400, not a werift exception.
+// end-of-candidates. Parsing is strict so a malformed fragment is a 400, not a werift exception, and a restart with
+// credentials no ICE agent accepts (RFC 8839) is refused before the session's ICE is torn down for it.
+import { FRAG_LIMITS, type FragLimits } from "./offerLimits.ts";
+import { candidateProblem, iceCredentialProblem, midProblem, printable, sdpLines } from "./sdpGrammar.ts";
 
 export interface FragCandidate {
   candidate: string;
@@ -19,31 +22,48 @@ export class SdpFragError extends Error {
   override name = "SdpFragError";
 }
 
-const CANDIDATE = /^candidate:\S+ \d+ (udp|tcp) \d+ \S+ \d+ typ (host|srflx|prflx|relay)( .*)?$/i;
+const fail = (detail: string): never => {
+  throw new SdpFragError(detail);
+};
 
-export function parseSdpFrag(text: string): SdpFrag {
+/**
+ * Parses a PATCH body; throws SdpFragError naming the first problem. Credentials, mids and candidates follow the
+ * same grammar as offers (sdpGrammar.ts), within FRAG_LIMITS.
+ */
+export function parseSdpFrag(text: string, limits: FragLimits = FRAG_LIMITS): SdpFrag {
   const frag: SdpFrag = { ufrag: undefined, pwd: undefined, candidates: [], endOfCandidates: false, mids: [] };
   let mLineIndex = -1;
   let mid: string | undefined;
-  for (const raw of text.split(/\r?\n/)) {
+  for (const raw of sdpLines(text, limits, fail)) {
     const line = raw.trim();
     if (line === "") continue;
-    if (!/^[a-z]=/.test(line)) throw new SdpFragError(`malformed line "${line.slice(0, 40)}"`);
+    if (!/^[a-z]=/.test(line)) fail(`malformed line "${printable(line.slice(0, 40))}"`);
     if (line.startsWith("m=")) {
-      mLineIndex++;
+      if (++mLineIndex >= limits.maxSections) fail(`more than ${limits.maxSections} media sections`);
       mid = undefined;
       continue;
     }
     if (!line.startsWith("a=")) continue;
     const value = line.slice(2);
-    if (value.startsWith("ice-ufrag:")) frag.ufrag = value.slice(10);
-    else if (value.startsWith("ice-pwd:")) frag.pwd = value.slice(8);
-    else if (value.startsWith("mid:")) {
+    if (value.startsWith("ice-ufrag:") || value.startsWith("ice-pwd:")) {
+      const attr = value.startsWith("ice-ufrag:") ? "ice-ufrag" : "ice-pwd";
+      const credential = value.slice(attr.length + 1);
+      const problem = iceCredentialProblem(attr, credential);
+      if (problem) fail(problem);
+      const previous = attr === "ice-ufrag" ? frag.ufrag : frag.pwd;
+      if (previous !== undefined && previous !== credential) fail(`two different a=${attr}`);
+      if (attr === "ice-ufrag") frag.ufrag = credential;
+      else frag.pwd = credential;
+    } else if (value.startsWith("mid:")) {
       mid = value.slice(4);
+      const problem = midProblem(mid);
+      if (problem) fail(problem);
       frag.mids.push(mid);
     } else if (value === "end-of-candidates") frag.endOfCandidates = true;
     else if (value.startsWith("candidate:")) {
-      if (!CANDIDATE.test(value)) throw new SdpFragError(`malformed candidate "${value.slice(0, 60)}"`);
+      if (frag.candidates.length === limits.maxCandidates) fail(`more than ${limits.maxCandidates} candidates`);
+      const problem = candidateProblem(value.slice(10));
+      if (problem) fail(problem);
       frag.candidates.push({ candidate: value, mid, mLineIndex: Math.max(0, mLineIndex) });
     }
   }

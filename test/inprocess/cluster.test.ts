@@ -146,6 +146,25 @@ describe("a cluster of servers around Redis", () => {
     expect([stale.status, await stale.json()]).toEqual([412, { error: "If-Match does not match the session's ETag" }]);
     // The layer list through B, then the DELETE through B ends the session on A.
     expect(await json(`${b.url}${path}/layer`)).toMatchObject({ status: 200, body: { layers: expect.any(Array) } });
+    // The session's WHEP event stream through B: made, long-pulled (streamed through), and deleted on A.
+    const made = await fetch(`${b.url}${path}/events`, { method: "POST", body: JSON.stringify(["active", "viewercount"]), headers: { "Content-Type": "application/json" } });
+    expect(made.status).toBe(201);
+    const stream = made.headers.get("location") as string;
+    expect(stream).toMatch(new RegExp(`^${path}/events/[0-9a-f]{32}$`));
+    const abort = new AbortController();
+    const pulled = await fetch(`${b.url}${stream}`, { signal: abort.signal });
+    expect([pulled.status, pulled.headers.get("content-type")]).toEqual([200, "text/event-stream; charset=utf-8"]);
+    const reader = (pulled.body as ReadableStream<Uint8Array>).getReader();
+    let text = "";
+    const until = Date.now() + 5000;
+    while (!/event: viewercount/.test(text) && Date.now() < until) {
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      text += new TextDecoder().decode(chunk.value);
+    }
+    abort.abort();
+    expect(text).toMatch(/event: viewercount\ndata: \{"viewercount":1\}/);
+    expect(await json(`${b.url}${stream}`, { method: "DELETE" })).toMatchObject({ status: 200, body: { ok: true } });
     const deleted = await json(`${b.url}${path}`, { method: "DELETE" });
     expect(deleted).toMatchObject({ status: 200, body: { ok: true } });
     await waitFor(() => a.server.registry.get("fwd")?.viewers.size === 0, 5000, "the viewer gone from A");

@@ -10,8 +10,12 @@ import {
   FEED_SILENT_MS,
   HIDDEN_POLL_MS,
   layerLink,
+  linkOf,
+  PAUSED_TEXT,
+  parseSessionEvent,
   PlayerModel,
   REJOIN_DELAY_MS,
+  SSE_REL,
   type PlayerPorts,
   type PlayerSnapshot,
 } from "../../web/pages/playModel.ts";
@@ -462,5 +466,66 @@ describe("player: quality picker", () => {
     expect(layerLink(links, base)).toBe("http://h:8080/api/whep/play/lobby/abc/layer");
     expect(layerLink('<stun:stun.example.org:3478>; rel="ice-server"', base)).toBeUndefined();
     expect(layerLink("", base)).toBeUndefined();
+  });
+});
+
+describe("player: the session's events (WHEP events extension)", () => {
+  const layers = (...l: [string, number][]) => ({ type: "layers" as const, layers: l.map(([name, bitrate]) => ({ name, bitrate })) });
+
+  it("shows Paused over the last picture while the publication is inactive, Live again when it is active", () => {
+    const t = connectedOnce();
+    t.model.negotiated(1);
+    t.model.playing();
+    expect(t.view).toMatchObject({ state: "live", paused: false, text: "" });
+    t.model.sessionEvent(1, { type: "inactive" });
+    expect(t.view).toMatchObject({ state: "live", paused: true, text: PAUSED_TEXT });
+    t.model.sessionEvent(1, { type: "active" });
+    expect(t.view).toMatchObject({ state: "live", paused: false, text: "" });
+    // A stale session's word changes nothing; a new session starts unpaused.
+    t.model.sessionEvent(1, { type: "inactive" });
+    t.model.dropped(1, "the stream ended");
+    expect(t.view.paused).toBe(false);
+    t.model.sessionEvent(1, { type: "active" });
+    t.model.sessionEvent(2, { type: "inactive" });
+    expect(t.view.paused).toBe(false);
+  });
+
+  it("takes the viewer count from the session, and the layers with their bitrates", async () => {
+    const t = connectedOnce();
+    t.model.negotiated(1);
+    t.model.sessionEvent(1, { type: "viewercount", viewercount: 7 });
+    expect(t.view.viewers).toBe(7);
+    t.model.sessionEvent(1, layers(["h", 1_500_000], ["l", 200_000]));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.view.layers.options.map((o) => o.label)).toEqual(["Auto", "h · 1.5 Mb/s", "l · 200 kb/s"]);
+    // New bitrates relabel the same list; nothing is posted.
+    t.model.sessionEvent(1, layers(["h", 1_200_000], ["l", 200_000]));
+    expect(t.view.layers.options.map((o) => o.label)).toEqual(["Auto", "h · 1.2 Mb/s", "l · 200 kb/s"]);
+    t.model.chooseLayer("l");
+    await vi.advanceTimersByTimeAsync(0);
+    expect(t.calls.posted).toEqual(["l"]);
+    t.model.sessionEvent(1, layers(["h", 1_200_000], ["l", 210_000]));
+    expect(t.calls.posted).toEqual(["l"]);
+  });
+
+  it("parses the draft's messages and ignores what it does not know", () => {
+    expect(parseSessionEvent("active", "{}")).toEqual({ type: "active" });
+    expect(parseSessionEvent("viewercount", '{"viewercount":3}')).toEqual({ type: "viewercount", viewercount: 3 });
+    expect(parseSessionEvent("viewercount", '{"viewercount":"3"}')).toBeUndefined();
+    expect(parseSessionEvent("layers", '{"1":[{"rid":"h","bitrate":900000},{"rid":"l"},{"spatialLayerId":0}]}')).toEqual(
+      layers(["h", 900_000], ["l", 0]),
+    );
+    expect(parseSessionEvent("layers", "{}")).toEqual({ type: "layers", layers: [] });
+    expect(parseSessionEvent("scte35", "{}")).toBeUndefined();
+    expect(parseSessionEvent("active", "not json")).toBeUndefined();
+  });
+
+  it("finds the events link among the session's Link headers", () => {
+    const base = "http://h:8080/api/whep/play/lobby/abc";
+    const links =
+      '</api/whep/play/lobby/abc/layer>; rel="urn:ietf:params:whep:ext:core:layer", </api/whep/play/lobby/abc/events>; rel="urn:ietf:params:whep:ext:core:server-sent-events"; events="active,inactive,layers,viewercount"';
+    expect(linkOf(links, SSE_REL, base)).toBe("http://h:8080/api/whep/play/lobby/abc/events");
+    expect(layerLink(links, base)).toBe("http://h:8080/api/whep/play/lobby/abc/layer");
+    expect(linkOf('</x>; rel="urn:ietf:params:whep:ext:core:server-sent-events-v2"', SSE_REL, base)).toBeUndefined();
   });
 });

@@ -16,6 +16,11 @@ export class LayerPicker {
   #pinned = false;
   #rates = new Map<string, number>();
 
+  /** The layers this session offers now. */
+  get names(): readonly string[] {
+    return this.#offered;
+  }
+
   /** Shown only when there is something to choose between. */
   get visible(): boolean {
     return this.#offered.length >= 2;

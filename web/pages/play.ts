@@ -1,7 +1,8 @@
 // /play/{room}: a WHEP player, the view. It waits for the room's publisher (told by the events feed, so it never
 // polls the server with requests that fail), connects by itself when the room goes live and again after the
-// publisher comes back, starts muted so autoplay is allowed, and shows what it receives. When to connect, retry or
-// give up is decided by PlayerModel (playModel.ts); this file draws its state and owns the peer connection.
+// publisher comes back, starts muted so autoplay is allowed, and shows what it receives; the session's own events
+// (WHEP events extension) say when the publisher pauses, how many watch and which layers exist. When to connect,
+// retry or give up is decided by PlayerModel (playModel.ts); this file draws its state and owns the peer connection.
 import { authHeaders, errorFrom, getJson } from "../lib/api.ts";
 import { fill, h, icon } from "../lib/dom.ts";
 import { openFeed } from "../lib/feed.ts";
@@ -9,7 +10,7 @@ import { bitrate, codecLabel, percent, plural } from "../lib/format.ts";
 import { endSession, inboundStats, negotiate, type InboundSample, type RemoteSession } from "../lib/rtc.ts";
 import { notice, statsPanel } from "../lib/ui.ts";
 import type { PageContext } from "../main.ts";
-import { layerLink, PlayerModel, type PlayerSnapshot, type PlayState } from "./playModel.ts";
+import { layerLink, linkOf, parseSessionEvent, PLAYER_EVENTS, PlayerModel, SSE_REL, type PlayerSnapshot, type PlayState } from "./playModel.ts";
 
 const PILL: Record<PlayState, string> = { waiting: "Waiting", connecting: "Connecting", live: "Live", refused: "Token needed", error: "Problem" };
 
@@ -73,6 +74,8 @@ export function renderPlay(ctx: PageContext, room: string): void {
   let session: RemoteSession | undefined;
   /** This session's layer URL (WHEP layer extension), when the server offers one. */
   let layerUrl: string | undefined;
+  /** This session's event stream (WHEP server-sent events extension), when the server offers one. */
+  let sessionEvents: EventSource | undefined;
   let lastSample: InboundSample | undefined;
 
   const model = new PlayerModel(room, {
@@ -113,6 +116,7 @@ export function renderPlay(ctx: PageContext, room: string): void {
       }
       session = made;
       void setupLayers(attempt, made);
+      void setupEvents(attempt, made);
     } catch (err) {
       model.failed(attempt, err);
     }
@@ -128,6 +132,8 @@ export function renderPlay(ctx: PageContext, room: string): void {
     pc = undefined;
     session = undefined;
     layerUrl = undefined;
+    sessionEvents?.close();
+    sessionEvents = undefined;
     if (ending && deleteSession === true) void endSession(ending).finally(() => peer?.close());
     else {
       if (ending && deleteSession === "unload") void endSession(ending, true);
@@ -152,6 +158,34 @@ export function renderPlay(ctx: PageContext, room: string): void {
     }
   }
 
+  /**
+   * The session's events: the player asks for the ones it shows (a POST to the Link), then listens on the stream's
+   * Location. Without the extension the room feed alone tells the viewer count and layer bitrates.
+   */
+  async function setupEvents(attempt: number, made: RemoteSession): Promise<void> {
+    const url = linkOf(made.links, SSE_REL, made.location);
+    if (!url) return;
+    try {
+      const res = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json", ...authHeaders() }, body: JSON.stringify(PLAYER_EVENTS) });
+      const where = res.headers.get("Location");
+      if (res.status !== 201 || !where || !model.isCurrent(attempt)) return;
+      const source = new EventSource(new URL(where, url).toString());
+      sessionEvents = source;
+      for (const type of PLAYER_EVENTS) {
+        source.addEventListener(type, (ev) => {
+          const e = parseSessionEvent(type, (ev as MessageEvent<string>).data);
+          if (e) model.sessionEvent(attempt, e);
+        });
+      }
+      // The stream ends with the session (the server answers 404 after): no reconnecting to it.
+      source.addEventListener("error", () => {
+        if (source.readyState === EventSource.CLOSED || !model.isCurrent(attempt)) source.close();
+      });
+    } catch {
+      // No events: the room feed still tells the viewer count and the layers' bitrates.
+    }
+  }
+
   async function switchLayer(name: string): Promise<void> {
     if (!layerUrl) return;
     const res = await fetch(layerUrl, {
@@ -167,12 +201,12 @@ export function renderPlay(ctx: PageContext, room: string): void {
   function render(s: PlayerSnapshot): void {
     const before = shown;
     shown = s;
-    if (before?.state !== s.state) {
-      pill.className = `pill pill-${s.state}`;
-      pill.textContent = PILL[s.state];
-      stage.dataset.state = s.state;
-      overlay.hidden = s.state === "live";
-      document.title = `${s.state === "live" ? "● " : ""}${room} · roomcast`;
+    if (before?.state !== s.state || before?.paused !== s.paused) {
+      pill.className = `pill pill-${s.paused ? "paused" : s.state}`;
+      pill.textContent = s.paused ? "Paused" : PILL[s.state];
+      stage.dataset.state = s.paused ? "paused" : s.state;
+      overlay.hidden = s.state === "live" && !s.paused;
+      document.title = `${s.state === "live" && !s.paused ? "● " : ""}${room} · roomcast`;
       updateMuteUi();
     }
     if (overlayText.textContent !== s.text) overlayText.textContent = s.text;

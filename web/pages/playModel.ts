@@ -28,15 +28,62 @@ export const HIDDEN_POLL_MS = 5000;
 export const REJOIN_DELAY_MS = 500;
 /** The WHEP layer extension: the session's Link to the URL where a viewer reads and switches layers. */
 export const LAYER_REL = "urn:ietf:params:whep:ext:core:layer";
+/** The WHEP server-sent events extension (draft-ietf-wish-whep-02): where a player asks for the session's events. */
+export const SSE_REL = "urn:ietf:params:whep:ext:core:server-sent-events";
+/** The events the player listens to. */
+export const PLAYER_EVENTS = ["active", "inactive", "layers", "viewercount"] as const;
 
-/** The layer URL in a session's `Link` headers, absolute against `base`, or undefined. */
-export function layerLink(links: string, base: string): string | undefined {
+/** The URL of relation `rel` in a session's `Link` headers, absolute against `base`, or undefined. */
+export function linkOf(links: string, rel: string, base: string): string | undefined {
   for (const part of links.split(/,(?=\s*<)/)) {
     const m = /<([^>]+)>\s*;(.*)$/.exec(part.trim());
-    if (m?.[1] && new RegExp(`rel="?${LAYER_REL}"?`).test(m[2] ?? "")) return new URL(m[1], base).toString();
+    if (m?.[1] && (m[2] ?? "").split(";").some((p) => p.trim() === `rel="${rel}"` || p.trim() === `rel=${rel}`)) return new URL(m[1], base).toString();
   }
   return undefined;
 }
+
+/** The layer URL in a session's `Link` headers, absolute against `base`, or undefined. */
+export function layerLink(links: string, base: string): string | undefined {
+  return linkOf(links, LAYER_REL, base);
+}
+
+/** What a session's event stream said, as the model takes it. */
+export type SessionEvent =
+  | { type: "active" }
+  | { type: "inactive" }
+  | { type: "viewercount"; viewercount: number }
+  | { type: "layers"; layers: { name: string; bitrate: number }[] };
+
+/**
+ * One message of the event stream: its type and its JSON data. The draft's "layers" has, per m-line, a list of
+ * {rid, bitrate}; the video m-line's list is the one (a player has one video). Anything else is ignored.
+ */
+export function parseSessionEvent(type: string, data: string): SessionEvent | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+  if (type === "active" || type === "inactive") return { type };
+  if (type === "viewercount") {
+    const n = (body as { viewercount?: unknown } | null)?.viewercount;
+    return typeof n === "number" && Number.isFinite(n) && n >= 0 ? { type, viewercount: n } : undefined;
+  }
+  if (type === "layers" && typeof body === "object" && body !== null) {
+    const lists = Object.values(body as Record<string, unknown>).filter(Array.isArray) as unknown[][];
+    const list = lists.find((l) => l.length > 0) ?? [];
+    const layers = list.flatMap((l) => {
+      const { rid, bitrate } = (l ?? {}) as { rid?: unknown; bitrate?: unknown };
+      return typeof rid === "string" ? [{ name: rid, bitrate: typeof bitrate === "number" ? bitrate : 0 }] : [];
+    });
+    return { type, layers };
+  }
+  return undefined;
+}
+
+/** Over the last picture while the session's events say the publication is inactive. */
+export const PAUSED_TEXT = "The publisher has paused. The picture comes back by itself when it sends again.";
 
 export interface Notice {
   kind: "error";
@@ -50,8 +97,10 @@ export interface PlayerSnapshot {
   text: string;
   /** The message under the player, if any. */
   notice: Notice | undefined;
-  /** The room's viewer count from the feed; undefined when the room is not open. */
+  /** The room's viewer count from the feed or the session's events; undefined when the room is not open. */
   viewers: number | undefined;
+  /** Connected, but the session's events say the publication is inactive (the publisher stalled). */
+  paused: boolean;
   layers: { visible: boolean; options: LayerOption[]; selected: string };
 }
 
@@ -83,6 +132,8 @@ export class PlayerModel {
   #text = "";
   #notice: Notice | undefined;
   #viewers: number | undefined;
+  /** The session's events said "inactive" (and not "active" since). */
+  #paused = false;
   /** The current attempt's number, 0 when there is no connection. */
   #current = 0;
   #attempts = 0;
@@ -225,6 +276,34 @@ export class PlayerModel {
     if (this.connected) this.#set("live", "");
   }
 
+  // --- the session's own events (WHEP events extension) ---
+
+  /** What the current session's event stream said: the publication's state, the viewer count, the layers. */
+  sessionEvent(attempt: number, e: SessionEvent): void {
+    if (!this.isCurrent(attempt)) return;
+    switch (e.type) {
+      case "active":
+      case "inactive":
+        this.#paused = e.type === "inactive";
+        break;
+      case "viewercount":
+        this.#viewers = e.viewercount;
+        break;
+      case "layers": {
+        this.picker.setRates(e.layers);
+        const names = e.layers.map((l) => l.name);
+        const known = this.picker.names;
+        // A new set of layers is offered again (the earlier choice re-applied); new bitrates only relabel.
+        if (names.length !== known.length || names.some((n, i) => n !== known[i])) {
+          void this.layersOffered(attempt, names).catch(() => undefined);
+          return;
+        }
+        break;
+      }
+    }
+    this.#render();
+  }
+
   // --- layers ---
 
   /** The session's layer URL listed these layers; switches to the person's earlier choice when it is one. */
@@ -323,6 +402,7 @@ export class PlayerModel {
     clearTimeout(this.#disconnectTimer);
     this.#disconnectTimer = undefined;
     this.#current = 0;
+    this.#paused = false;
     this.picker.reset();
     this.#ports.close(deleteSession);
   }
@@ -356,9 +436,10 @@ export class PlayerModel {
   #render(): void {
     this.#ports.render({
       state: this.#state,
-      text: this.#text,
+      text: this.#state === "live" && this.#paused ? PAUSED_TEXT : this.#text,
       notice: this.#notice,
       viewers: this.#viewers,
+      paused: this.#state === "live" && this.#paused,
       layers: { visible: this.picker.visible, options: this.picker.options, selected: this.picker.selected },
     });
   }

@@ -4,6 +4,7 @@
 import type { Hono } from "hono";
 import type { HubEvent } from "../../api.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
+import { roomOps } from "../openapi/operations.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 import { roomParam } from "./sessions.ts";
 
@@ -21,7 +22,7 @@ function formatEvent(e: HubEvent): string {
 export function eventRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
   const hub = deps.events;
 
-  app.get("/api/events", async (c) => {
+  app.get("/api/events", ...roomOps.events, async (c) => {
     const onlyRaw = c.req.query("room");
     const only = onlyRaw === undefined ? undefined : roomParam(onlyRaw);
     const visible = await guard.roomFilter(c, { queryToken: true, room: only });

@@ -1,13 +1,21 @@
 // GET /api/records, GET /records/{name} (Range), DELETE /api/records/{name} (admin). Names are only ever looked up
-// in the folder listing, so `..`, encoded slashes or absolute paths find nothing and get 404.
+// in the recordings index (regular recording files directly in RECORD_DIR), so `..`, encoded slashes or absolute
+// paths find nothing and get 404.
+//
+// The listing is the reference's JSON array, served in pages: `?limit=` (default 100, at most 1000; more is
+// served as 1000) and `?cursor=` from the previous page. When more entries follow, the answer says where the next
+// page starts twice: `X-Next-Cursor: <cursor>` and `Link: </api/records?...&cursor=<cursor>>; rel="next"` (RFC
+// 8288), the other query parameters kept. A listing costs no disk access: it is read from the index.
 import type { Context, Hono } from "hono";
 import type { RecordListItem } from "../../api.ts";
 import { ROOM_NAME } from "../../config.ts";
 import { HttpError, invalidRoomName, notFound } from "../errors.ts";
 import { parseRecordName } from "../../media/recorder/names.ts";
 import type { Recordings } from "../../media/recorder/recordings.ts";
+import type { RecordCursor } from "../../media/recorder/store.ts";
 import { platform } from "../../platform/index.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
+import { recordOps } from "../openapi/operations.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 import { FORWARDED_HEADER } from "../../node/forward.ts";
 
@@ -34,28 +42,62 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return { start, end };
 }
 
+export const RECORDS_PAGE_DEFAULT = 100;
+export const RECORDS_PAGE_MAX = 1000;
+
+function pageLimit(raw: string | undefined): number {
+  if (raw === undefined) return RECORDS_PAGE_DEFAULT;
+  if (!/^\d{1,9}$/.test(raw) || Number(raw) < 1) throw new HttpError(400, `limit must be a whole number from 1 to ${RECORDS_PAGE_MAX}`);
+  return Math.min(Number(raw), RECORDS_PAGE_MAX);
+}
+
+/** Opaque to clients: the last entry's modification time and name. */
+export function encodeCursor(c: RecordCursor): string {
+  return Buffer.from(`${c.mtimeMs}/${c.name}`, "utf8").toString("base64url");
+}
+
+export function decodeCursor(raw: string | undefined): RecordCursor | undefined {
+  if (raw === undefined) return undefined;
+  const bad = () => new HttpError(400, "invalid cursor: pass the X-Next-Cursor of the previous page");
+  if (raw.length > 512 || !/^[A-Za-z0-9_-]+$/.test(raw)) throw bad();
+  const text = Buffer.from(raw, "base64url").toString("utf8");
+  const slash = text.indexOf("/");
+  const mtimeMs = Number(text.slice(0, slash));
+  const name = text.slice(slash + 1);
+  if (slash <= 0 || !Number.isFinite(mtimeMs) || parseRecordName(name) === undefined) throw bad();
+  return { mtimeMs, name };
+}
+
 function enabled(deps: AppDeps): Recordings {
   if (!deps.recordings) throw notFound("recording is disabled (RECORD_ENABLED=false)");
   return deps.recordings;
 }
 
 export function recordRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
-  app.get("/api/records", async (c) => {
+  app.get("/api/records", ...recordOps.list, async (c) => {
     const recordings = enabled(deps);
     const room = c.req.query("room");
     if (room !== undefined && !ROOM_NAME.test(room)) throw invalidRoomName();
     const visible = await guard.roomFilter(c, { queryToken: true, action: "records", room });
-    const records = await recordings.store.list();
+    const limit = pageLimit(c.req.query("limit"));
+    const after = decodeCursor(c.req.query("cursor"));
+    const { records, next } = await recordings.store.page({ visible, room, limit, after });
+    if (next) {
+      const cursor = encodeCursor(next);
+      const url = new URL(c.req.url);
+      url.searchParams.set("limit", String(limit));
+      url.searchParams.set("cursor", cursor);
+      c.header("X-Next-Cursor", cursor);
+      c.header("Link", `<${url.pathname}${url.search}>; rel="next"`);
+    }
     return c.json(
-      records
-        .filter((r) => visible(r.room) && (room === undefined || r.room === room))
-        .map(({ name, size, modTime, url, room: recordRoom, kind, inProgress }): RecordListItem => ({ name, size, modTime, url, room: recordRoom, kind, inProgress })),
+      records.map(({ name, size, modTime, url, room: recordRoom, kind, inProgress }): RecordListItem => ({ name, size, modTime, url, room: recordRoom, kind, inProgress })),
     );
   });
 
-  app.get("/records/:name", async (c) => serveRecord(c, deps, guard));
+  app.get("/records/:name", ...recordOps.file, async (c) => serveRecord(c, deps, guard));
 
-  app.delete("/api/records/:name", async (c) => {
+  app.delete("/api/records/:name", ...recordOps.remove, async (c) => {
     const recordings = enabled(deps);
     await guard.admin(c);
     const name = c.req.param("name");

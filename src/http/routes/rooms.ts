@@ -9,6 +9,7 @@ import { relayAnswer, requestNode } from "../../node/forward.ts";
 import { notFound } from "../errors.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
 import { clusterPeer } from "../middleware/clusterAuth.ts";
+import { roomOps } from "../openapi/operations.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 import { roomParam } from "./sessions.ts";
 
@@ -22,7 +23,7 @@ function clusterFor(c: Context, deps: AppDeps): ClusterNode | undefined {
 }
 
 export function roomRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): void {
-  app.get("/api/rooms", async (c) => {
+  app.get("/api/rooms", ...roomOps.list, async (c) => {
     const visible = await guard.roomFilter(c);
     const cluster = clusterFor(c, deps);
     let rooms: RoomSummary[];
@@ -39,7 +40,7 @@ export function roomRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): 
     return c.json(rooms.filter((r) => visible(r.name)));
   });
 
-  app.get("/api/rooms/:room", async (c) => {
+  app.get("/api/rooms/:room", ...roomOps.details, async (c) => {
     const name = roomParam(c.req.param("room"));
     await guard.room(c, name, "play");
     const room = deps.registry.get(name);
@@ -74,7 +75,7 @@ export function roomRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard): 
     return c.json(body);
   });
 
-  app.post("/api/admin/rooms/:room/close", async (c) => {
+  app.post("/api/admin/rooms/:room/close", ...roomOps.close, async (c) => {
     await guard.admin(c);
     const name = roomParam(c.req.param("room"));
     const reason = "closed by admin";

@@ -4,19 +4,23 @@ import type { Context, Hono, MiddlewareHandler } from "hono";
 import type { LayerList, LayerSwitch, SessionDeleted } from "../../api.ts";
 import type { RoomAction } from "../../auth/authorizer.ts";
 import { ROOM_NAME, type Config } from "../../config.ts";
-import { HttpError, invalidRoomName, notFound } from "../errors.ts";
-import { FORWARDED_HEADER, relayAnswer, requestNode } from "../../node/forward.ts";
+import { HttpError, invalidRoomName, methodNotAllowed, notFound } from "../errors.ts";
 import { AtCapacityError } from "../../room/errors.ts";
 import type { Negotiated, Session } from "../../room/registry.ts";
 import type { OriginRef } from "../../room/relay.ts";
 import type { ParsedOffer } from "../../rtc/sdp.ts";
 import type { ViewerSession } from "../../room/viewer.ts";
 import type { RoomGrant } from "../../auth/clusterToken.ts";
+import { forwardToSessionOwner } from "../forwarding.ts";
 import { clusterPeer, GRANT_PARAM } from "../middleware/clusterAuth.ts";
 import { NegotiationError } from "../../rtc/sessionPeer.ts";
 import { parseSdpFrag, SdpFragError } from "../../rtc/sdpfrag.ts";
 import type { AuthGuard } from "../middleware/auth.ts";
 import { readOffer } from "../sdpBody.ts";
+import { WHEP_EVENT_TYPES } from "../../room/whepFeed.ts";
+import { layerOps, whepOps, whipOps } from "../openapi/operations.ts";
+import { LayerSwitchBody } from "../openapi/schemas.ts";
+import { body } from "../validate.ts";
 import type { AppDeps, AppEnv } from "../types.ts";
 
 interface Endpoint {
@@ -31,6 +35,10 @@ export const WHEP: Endpoint = { base: "/api/whep/play", action: "play", kind: "v
 const SDPFRAG = "application/trickle-ice-sdpfrag";
 /** The WHEP layer extension's link relation: where a viewer switches simulcast/transcoded layers live. */
 const LAYER_REL = "urn:ietf:params:whep:ext:core:layer";
+/** The WHEP server-sent events extension's link relation (routes/whepEvents.ts serves it). */
+export const SSE_REL = "urn:ietf:params:whep:ext:core:server-sent-events";
+/** The events Link a WHEP 201 carries for its session at `location`, with the events this server sends. */
+export const eventsLink = (location: string) => `<${location}/events>; rel="${SSE_REL}"; events="${WHEP_EVENT_TYPES.join(",")}"`;
 const MAX_SDPFRAG_BYTES = 64 * 1024;
 
 export function roomParam(raw: string | undefined): string {
@@ -70,6 +78,8 @@ export function whipOptionsHeaders(config: Config): MiddlewareHandler<AppEnv> {
     await next();
     if (c.req.method !== "OPTIONS") return;
     const isSession = /^\/api\/(whip\/publish|whep\/play)\/[^/]+\/[^/]+$/.test(c.req.path);
+    // The session's own resources ({Location}/layer, /events...) take neither an SDP nor an sdpfrag.
+    if (!isSession && !/^\/api\/(whip\/publish|whep\/play)\/[^/]+$/.test(c.req.path)) return;
     c.res.headers.set(isSession ? "Accept-Patch" : "Accept-Post", isSession ? SDPFRAG : "application/sdp");
     if (!isSession) for (const link of iceServerLinks(config)) c.res.headers.append("Link", link);
   };
@@ -95,14 +105,6 @@ async function redirectTo(c: Context, deps: AppDeps, nodeUrl: string, grant: Roo
   if (deps.cluster && (deps.authorizer.enabled || deps.authHook)) target.searchParams.set(GRANT_PARAM, await deps.cluster.grant(grant));
   c.header("Location", target.toString());
   return c.body(null, 307);
-}
-
-/** A PATCH or DELETE body is small; one forwarded is read whole, within the same bound as the sdpfrag's. */
-async function forwardedBody(c: Context): Promise<ArrayBuffer | undefined> {
-  if (c.req.method === "GET" || c.req.method === "DELETE") return undefined;
-  const body = await c.req.arrayBuffer();
-  if (body.byteLength > MAX_SDPFRAG_BYTES) throw new HttpError(413, "request body too large");
-  return body;
 }
 
 /**
@@ -136,23 +138,7 @@ async function playHere(
 }
 
 export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard, ep: Endpoint): void {
-  /**
-   * A session request for a session another node holds (its id starts with that node's id): forwarded there with
-   * a cluster token, and its answer sent back as this node's. Undefined when the session is here, or when no live
-   * node has it (the caller's lookup answers 404), or when the request was forwarded already (never twice).
-   */
-  const elsewhere = async (c: Context): Promise<Response | undefined> => {
-    const cluster = deps.cluster;
-    const id = c.req.param("session") ?? "";
-    if (!cluster || deps.registry.session(id) || c.req.header(FORWARDED_HEADER) !== undefined) return undefined;
-    const owner = await cluster.sessionOwner(id);
-    if (!owner) return undefined;
-    const here = new URL(c.req.url);
-    const headers = new Headers(c.req.raw.headers);
-    const res = await requestNode(owner.url, { method: c.req.method, path: here.pathname + here.search, headers, body: await forwardedBody(c), token: await cluster.token() });
-    deps.metrics.clusterRequests.labels("forwarded").inc();
-    return relayAnswer(res);
-  };
+  const elsewhere = (c: Context) => forwardToSessionOwner(c, deps);
 
   const sessionFor = (c: Context, room: string): Session => {
     const entry = deps.registry.session(c.req.param("session") ?? "");
@@ -162,7 +148,8 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     return entry.session;
   };
 
-  app.post(`${ep.base}/:room`, async (c) => {
+  const ops = ep.kind === "publisher" ? whipOps : whepOps;
+  app.post(`${ep.base}/:room`, ...ops.create, async (c) => {
     const room = roomParam(c.req.param("room"));
     const claims = await guard.room(c, room, ep.action);
     const { sdp, offer } = await readOffer(c);
@@ -190,10 +177,14 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
       negotiated = played;
     }
     const { session, answer } = negotiated;
+    session.clientAddress = c.env?.ip;
     session.log.info({ codecs: session.codecs.map((x) => x.mimeType), ip: c.env?.ip, layer }, `${ep.kind} session created`);
     const location = `${ep.base}/${room}/${session.id}`;
     c.header("Location", location);
-    if (ep.kind === "viewer") c.header("Link", `<${location}/layer>; rel="${LAYER_REL}"`, { append: true });
+    if (ep.kind === "viewer") {
+      c.header("Link", `<${location}/layer>; rel="${LAYER_REL}"`, { append: true });
+      if (deps.whepEvents) c.header("Link", eventsLink(location), { append: true });
+    }
     c.header("Content-Type", "application/sdp");
     c.header("ETag", session.peer.etag);
     c.header("Accept-Patch", SDPFRAG);
@@ -201,7 +192,7 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     return c.body(answer, 201);
   });
 
-  app.patch(`${ep.base}/:room/:session`, async (c) => {
+  app.patch(`${ep.base}/:room/:session`, ...ops.patch, async (c) => {
     const room = roomParam(c.req.param("room"));
     await guard.room(c, room, ep.action);
     const forwarded = await elsewhere(c);
@@ -240,7 +231,7 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     return c.body(null, 204);
   });
 
-  app.delete(`${ep.base}/:room/:session`, async (c) => {
+  app.delete(`${ep.base}/:room/:session`, ...ops.remove, async (c) => {
     const room = roomParam(c.req.param("room"));
     await guard.room(c, room, ep.action);
     const forwarded = await elsewhere(c);
@@ -252,7 +243,7 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
   });
 
   if (ep.kind === "viewer") {
-    app.get(`${ep.base}/:room/:session/layer`, async (c) => {
+    app.get(`${ep.base}/:room/:session/layer`, ...layerOps.list, async (c) => {
       const room = roomParam(c.req.param("room"));
       await guard.room(c, room, ep.action);
       const forwarded = await elsewhere(c);
@@ -262,21 +253,16 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
       const list: LayerList = { layers: session.layers, current: session.currentLayer ?? null };
       return c.json(list);
     });
-    app.post(`${ep.base}/:room/:session/layer`, async (c) => {
+    app.post(`${ep.base}/:room/:session/layer`, ...layerOps.switch, async (c) => {
       const room = roomParam(c.req.param("room"));
       await guard.room(c, room, ep.action);
       const forwarded = await elsewhere(c);
       if (forwarded) return forwarded;
       const session = sessionFor(c, room);
       if (session.kind !== "viewer") throw notFound("session not found");
-      let body: unknown;
-      try {
-        body = await c.req.json();
-      } catch {
-        throw new HttpError(400, "body must be JSON like {\"encodingId\": \"l\"}");
-      }
-      const fields = (body ?? {}) as { encodingId?: unknown; layer?: unknown };
-      const name = typeof fields.encodingId === "string" ? fields.encodingId : fields.layer;
+      const fields = (await body(c, LayerSwitchBody)) ?? {};
+      // `rid` is the WHEP draft's own name for it (its layer selection).
+      const name = fields.encodingId ?? fields.rid ?? fields.layer;
       if (typeof name !== "string" || name === "") throw new HttpError(400, "body must name a layer: {\"encodingId\": \"l\"}");
       session.switchLayer(name);
       const switched: LayerSwitch = { layer: name, layers: session.layers };
@@ -284,10 +270,6 @@ export function sessionRoutes(app: Hono<AppEnv>, deps: AppDeps, guard: AuthGuard
     });
   }
 
-  const notAllowed = (allow: string) => (c: Context) => {
-    c.header("Allow", allow);
-    return c.json({ error: "method not allowed" }, 405);
-  };
-  app.on(["GET", "HEAD", "PUT", "DELETE", "PATCH"], `${ep.base}/:room`, notAllowed("POST, OPTIONS"));
-  app.on(["GET", "HEAD", "PUT", "POST"], `${ep.base}/:room/:session`, notAllowed("PATCH, DELETE, OPTIONS"));
+  app.on(["GET", "HEAD", "PUT", "DELETE", "PATCH"], `${ep.base}/:room`, methodNotAllowed("POST, OPTIONS"));
+  app.on(["GET", "HEAD", "PUT", "POST"], `${ep.base}/:room/:session`, methodNotAllowed("PATCH, DELETE, OPTIONS"));
 }

@@ -1,8 +1,10 @@
-// GET /, /play/{room}, /publish/{room}: the web app's page; GET /{file}: its bundled scripts and styles. The files
-// come from a WebAssets source (src/platform/webAssets.ts embeds them in the binary); this file only serves them.
+// GET /, /play/{room}, /publish/{room}, /captures, /captures/{id}: the web app's page; GET /{file}: its bundled
+// scripts and styles. The files come from a WebAssets source (src/platform/webAssets.ts embeds them in the binary);
+// this file only serves them.
 import { gzipSync } from "node:zlib";
 import type { Context, Hono } from "hono";
 import type { WebAssets, WebFile } from "../../platform/ports.ts";
+import { webOps } from "../openapi/operations.ts";
 import type { AppEnv } from "../types.ts";
 
 /**
@@ -57,12 +59,15 @@ export function webRoutes(app: Hono<AppEnv>, assets: WebAssets): void {
     res.headers.set("Referrer-Policy", "no-referrer");
     return res;
   };
-  app.get("/", page);
-  app.get("/play/:room", page);
-  app.get("/publish/:room", page);
+  app.get("/", ...webOps.home, page);
+  app.get("/play/:room", ...webOps.play, page);
+  app.get("/publish/:room", ...webOps.publish, page);
+  // The admin's captures pages; their data needs ADMIN_TOKEN, the page itself is the same app for anyone.
+  app.get("/captures", ...webOps.captures, page);
+  app.get("/captures/:id", ...webOps.capture, page);
 
   // Registered after every API route, so it only sees paths nothing else answered.
-  app.get("/:file", (c) => {
+  app.get("/:file", ...webOps.file, (c) => {
     const file = assets.file(c.req.path);
     if (!file) return c.notFound();
     return send(c, file, assets.immutable ? "public, max-age=31536000, immutable" : "no-cache");

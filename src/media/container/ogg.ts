@@ -104,6 +104,13 @@ export interface OggOpusWriterOptions {
   maxGapFill?: number;
 }
 
+/**
+ * Beyond the time that really passed between two packets (when the caller says when they arrived), a gap is the
+ * sender's clock running ahead, not silence: a publisher stepping its timestamps ten minutes a packet made this
+ * writer add ten minutes of concealment (3,000 pages, 140 KB, 2-3 ms) for each 20 ms packet.
+ */
+const ARRIVAL_SLACK_MS = 1000;
+
 /** CELT-only, fullband, one frame, code 0: TOC configurations 31, 30, 29, 28 (20, 10, 5, 2.5 ms). */
 const FILLERS: readonly [samples: number, toc: number][] = [
   [960, 31 << 3],
@@ -130,6 +137,7 @@ export class OggOpusWriter {
   #filled = 0;
   #bytes = 0;
   #finished = false;
+  #lastArrivalMs: number | undefined;
 
   constructor(opts: OggOpusWriterOptions) {
     this.#serial = opts.serial >>> 0;
@@ -162,7 +170,8 @@ export class OggOpusWriter {
     return Math.max(0, this.#granule - this.#preSkip);
   }
 
-  processInput(packet: AudioPacket): WriteOp[] {
+  /** `arrivalMs`, when given, bounds the concealment to the time that really passed since the previous packet. */
+  processInput(packet: AudioPacket, arrivalMs?: number): WriteOp[] {
     if (this.#finished) return [];
     const samples = opusPacketSamples(packet.payload);
     if (samples === undefined) return [];
@@ -174,6 +183,16 @@ export class OggOpusWriter {
       pages.push(this.#emit([opusTags(this.#vendor)], 0n, 0));
     }
     let gap = packet.timestamp - this.#firstTimestamp - this.#granule;
+    const previousArrival = this.#lastArrivalMs;
+    if (arrivalMs !== undefined) this.#lastArrivalMs = arrivalMs;
+    if (gap >= 120 && gap <= this.#maxGap && previousArrival !== undefined && arrivalMs !== undefined) {
+      const real = Math.max(0, arrivalMs - previousArrival + ARRIVAL_SLACK_MS) * 48;
+      if (gap > real) {
+        // Only what really passed is silence; the rest of the jump moves the clock's origin.
+        this.#firstTimestamp += gap - Math.floor(real);
+        gap = Math.floor(real);
+      }
+    }
     if (gap >= 120 && gap <= this.#maxGap) {
       const stereo = this.#channels === 2 ? 0x04 : 0;
       for (const [size, toc] of FILLERS) {

@@ -9,7 +9,7 @@ import { resolveFfmpeg, type FfmpegBinary } from "../ffmpeg.ts";
 import { sessionFileName } from "./names.ts";
 import { remuxSession } from "./remux.ts";
 import { SessionRecorder } from "./sessionRecorder.ts";
-import { RecordStore } from "./store.ts";
+import { RecordStore, type RecordFs } from "./store.ts";
 import type { RecordableTrack, TrackResult } from "./trackRecorder.ts";
 
 export interface RecordingsDeps {
@@ -34,8 +34,15 @@ export interface RecordingsOptions {
   remux?: boolean;
   remuxTimeoutMs?: number;
   retentionIntervalMs?: number;
+  /** How often the recordings index reads the folder again, for files added or removed by hand. */
+  indexRescanMs?: number;
+  /** The folder's file system (tests count what a request costs through it). */
+  fs?: RecordFs;
   now?: () => number;
 }
+
+/** Slow: the index knows every file the server writes; this is only for what an operator copies in or deletes. */
+const INDEX_RESCAN_MS = 60_000;
 
 /** What a room holds while its publisher is recorded. */
 export interface SessionRecording {
@@ -54,6 +61,7 @@ export class Recordings {
   readonly #stems = new Map<string, { unix: number; n: number }>();
   readonly #shutdown = new AbortController();
   #retention: ReturnType<typeof setInterval> | undefined;
+  #rescan: ReturnType<typeof setInterval> | undefined;
   #ffmpeg: Promise<FfmpegBinary | undefined> | undefined;
   #closed = false;
   #warnedNoFfmpeg = false;
@@ -63,7 +71,7 @@ export class Recordings {
     this.#log = deps.log.child({ component: "recorder" });
     this.#opts = opts;
     this.#now = opts.now ?? Date.now;
-    this.store = new RecordStore(deps.config.recordDir);
+    this.store = new RecordStore(deps.config.recordDir, opts.fs);
   }
 
   /**
@@ -95,6 +103,11 @@ export class Recordings {
     }
     const leftovers = await this.store.removeTempFiles();
     if (leftovers.length > 0) this.#log.info({ files: leftovers }, "removed work files left by an earlier run");
+    await this.store.load().catch((err: unknown) => this.#log.warn({ err: String(err) }, "reading the recordings folder failed"));
+    this.#rescan = setInterval(() => {
+      this.store.rescan().catch((err: unknown) => this.#log.warn({ err: String(err) }, "re-reading the recordings folder failed"));
+    }, this.#opts.indexRescanMs ?? INDEX_RESCAN_MS);
+    this.#rescan.unref?.();
     if (this.#opts.remux !== false) {
       void this.#resolveFfmpeg().then((bin) => {
         if (bin) this.#log.info({ ffmpeg: bin.path, source: bin.source, version: bin.version }, "ffmpeg found: sessions are remuxed to mkv");
@@ -120,7 +133,7 @@ export class Recordings {
       tracks,
       log,
       metrics: this.#deps.metrics,
-      onActive: (name, active) => (active ? this.store.begin(name) : this.store.end(name)),
+      onActive: (name, active, progress) => (active ? this.store.begin(name, progress) : this.store.end(name)),
     });
     return {
       files: session.files,
@@ -157,6 +170,7 @@ export class Recordings {
   async close(budgetMs: number): Promise<boolean> {
     this.#closed = true;
     if (this.#retention) clearInterval(this.#retention);
+    if (this.#rescan) clearInterval(this.#rescan);
     const timer = setTimeout(() => this.#shutdown.abort(), budgetMs);
     timer.unref?.();
     while (this.#pending.size > 0) await Promise.all([...this.#pending]);
@@ -228,6 +242,7 @@ export class Recordings {
       log,
     });
     if (r.ok) {
+      await this.store.refresh(output);
       metrics.recordRemux.labels("ok").inc();
       log.info({ file: output, alignment: r.alignment, offsets: r.offsets, ms: this.#now() - started }, "session remuxed to mkv");
       const size = await stat(join(this.store.dir, output)).then((st) => st.size, () => undefined);

@@ -2,6 +2,7 @@
 // second. Closing it finalizes every file; the owner (Recordings) then remuxes them.
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics/metrics.ts";
+import type { RecordProgress } from "./store.ts";
 import { trackFileName } from "./names.ts";
 import { recordExtension, TrackRecorder, type RecordableTrack, type TrackResult } from "./trackRecorder.ts";
 
@@ -13,7 +14,7 @@ export interface SessionRecorderOptions {
   tracks: readonly RecordableTrack[];
   log: Logger;
   metrics: Metrics;
-  onActive(name: string, active: boolean): void;
+  onActive(name: string, active: boolean, progress?: () => RecordProgress): void;
 }
 
 export class SessionRecorder {

@@ -21,6 +21,7 @@ import { Vp9Format } from "../depacketize/vp9.ts";
 import type { RtpLike } from "../rtp/packet.ts";
 import { FileSink } from "./fileSink.ts";
 import type { TrackExt } from "./names.ts";
+import type { RecordProgress } from "./store.ts";
 
 /** What the recorder needs from a published track (PublishedTrack has it). */
 export interface RecordableTrack {
@@ -69,7 +70,8 @@ export interface TrackRecorderOptions {
   log: Logger;
   metrics: Metrics;
   /** Told when the file starts and stops being written. */
-  onActive(name: string, active: boolean): void;
+  /** `progress` tells the recordings index the file's size and last write without a stat. */
+  onActive(name: string, active: boolean, progress?: () => RecordProgress): void;
   /** Frames waiting for the disk above this many bytes are dropped (and video waits for a key frame). */
   maxBacklogBytes?: number;
   now?: () => number;
@@ -237,7 +239,7 @@ export class TrackRecorder {
       return;
     }
     this.#noteTiming(a.timestamp, 48000, now);
-    this.#write(p.ogg.processInput(a));
+    this.#write(p.ogg.processInput(a, now));
     this.#frames.inc();
   }
 
@@ -277,12 +279,16 @@ export class TrackRecorder {
     if (ops.length === 0) return;
     if (!this.#sink) {
       this.#state = "recording";
-      this.#opts.onActive(this.name, true);
+      let lastWrite = Date.now();
+      this.#opts.onActive(this.name, true, () => ({ size: this.#sink?.size ?? 0, mtimeMs: lastWrite }));
       this.#opts.metrics.recordingsActive.inc();
       const bytes = this.#opts.metrics.recordBytes;
       this.#sink = new FileSink(this.path, {
         onError: (err) => this.#fail(err.code ?? "EIO", err),
-        onWritten: (n) => bytes.inc(n),
+        onWritten: (n) => {
+          bytes.inc(n);
+          lastWrite = Date.now();
+        },
       });
       this.#log.info({ codec: this.#track.codec.mimeType }, "recording started");
     }

@@ -53,10 +53,27 @@ describe("TrackLayer", () => {
     const layer = new TrackLayer(undefined, "vp8", h);
     for (const seq of [1, 2, 5, 4, 6, 60000]) layer.forward(vp8(seq));
     // 3 and 4 missing after 2 (4 came late, still counted once as lost), 60000 is a jump of over 1000: a restart.
-    expect(layer.counters).toEqual({ packets: 6, bytes: 6 * (5 + 12), lost: 2 });
+    // Each packet has a timestamp of its own, but 4's is earlier than 5's: a late packet, not a new frame.
+    expect(layer.counters).toEqual({ packets: 6, bytes: 6 * (5 + 12), lost: 2, frames: 5 });
     expect(h.lost).toBe(2);
     expect(h.packets).toBe(6);
     expect(layer.ssrc).toBe(500);
+  });
+
+  it("counts frames as timestamps that move forward: one per frame, whatever its packets, across the 32-bit wrap", () => {
+    const layer = new TrackLayer(undefined, "vp8", hooks());
+    const packet = (seq: number, timestamp: number) => new RtpPacket(new RtpHeader({ sequenceNumber: seq, timestamp, payloadType: 96, ssrc: 1 }), Buffer.from([0x10, 1, 0, 0, 0]));
+    const start = 0xffffffff - 3000;
+    // A frame of three packets and one of two, a late packet of the first frame, then two frames past the wrap.
+    const stamps = [start, start, start, start + 3000, start + 3000, start, start + 3000, 2999, 2999, 5999];
+    stamps.forEach((ts, i) => layer.forward(packet(i + 1, ts >>> 0)));
+    expect(layer.counters.frames).toBe(4);
+    const track = new PublishedTrack("video", 1, "1", VP8, hooks(), ["h", "l"]);
+    track.layers[0]?.forward(packet(1, 0));
+    track.layers[0]?.forward(packet(2, 3000));
+    track.layers[1]?.forward(packet(1, 0));
+    // Simulcast layers carry the same frames: the track has its fullest layer's count, not their sum.
+    expect(track.counters.frames).toBe(2);
   });
 
   it("fans every packet out to its sinks and taps, and keeps it for NACKs under its sequence number", () => {
