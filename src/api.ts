@@ -36,10 +36,9 @@ export interface Health {
   rooms: number;
   viewers: number;
   version: string;
-  /** This node's id, in a cluster. */
+  /** In a cluster only: this node's id, and whether it reaches its directory (`detached`: it does not). */
   node?: string;
-  /** How the node stands in its cluster: `standalone` (a server on its own), `joined`, or `detached` (directory away). */
-  cluster?: "joined" | "standalone" | "detached";
+  cluster?: "joined" | "detached";
 }
 
 // ---- GET /api/rooms, GET /api/rooms/{room}, POST /api/admin/rooms/{room}/close ----------------------------------

@@ -82,7 +82,10 @@ describe("WORKERS=2 from the binary", () => {
       answered.add(res.node);
     }
     expect([...answered].sort()).toEqual(nodes.map((n) => n.id).sort());
-    for (const n of nodes) expect((await fetch(`${n.url}/healthz`)).headers.get("x-roomcast-cluster")).toBe("joined");
+    for (const n of nodes) {
+      expect((await fetch(`${n.url}/healthz`)).headers.get("x-roomcast-cluster")).toBe("joined");
+      expect(await (await fetch(`${n.url}/api/health`)).json()).toMatchObject({ status: "ok", node: n.id, cluster: "joined" });
+    }
   });
 
   it("a publisher on one node, Chromium viewers decoding on each node, /api/rooms the same from both", async () => {

@@ -203,6 +203,8 @@ describe("a cluster of servers around Redis", () => {
     // In the cluster and saying so; /metrics says which node it describes.
     const health = await fetch(`${b.url}/healthz`);
     expect([health.status, await health.text(), health.headers.get("x-roomcast-cluster")]).toEqual([200, "ok", "joined"]);
+    expect(await (await fetch(`${b.url}/api/health`)).json()).toMatchObject({ status: "ok", node: b.id, cluster: "joined", rooms: 0 });
+    expect(health.headers.get("x-roomcast-node")).toBe(b.id);
     const metrics = await (await fetch(`${a.url}/metrics`)).text();
     expect(metrics).toContain(`live_subscribers{room="seen",node="${a.id}"} 2`);
     expect(metrics).toContain(`roomcast_cluster_directory_connected{node="${a.id}"} 1`);
@@ -285,6 +287,7 @@ describe("a cluster of servers around Redis", () => {
     await redis.kill();
     const status = async (n: Node) => (await fetch(`${n.url}/healthz`)).headers.get("x-roomcast-cluster");
     await waitFor(async () => (await status(a)) === "detached", 5000, "A detached");
+    expect(await (await fetch(`${a.url}/api/health`)).json()).toMatchObject({ status: "ok", node: a.id, cluster: "detached" });
     // Its own room: a new viewer is served as ever.
     const viewer = await play(a.url, "mine");
     peers.push(viewer);

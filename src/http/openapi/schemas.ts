@@ -113,8 +113,8 @@ export const HealthSchema = z
     rooms: z.number().int(),
     viewers: z.number().int(),
     version: z.string(),
-    node: z.string().optional().describe("This node's id, in a cluster"),
-    cluster: z.enum(["joined", "standalone", "detached"]).optional().describe("How the node stands in its cluster"),
+    node: z.string().optional().describe("In a cluster only: this node's id"),
+    cluster: z.enum(["joined", "detached"]).optional().describe("In a cluster only: whether the node reaches its directory"),
   })
   .meta({ id: "Health" }) satisfies z.ZodType<Health>;
 

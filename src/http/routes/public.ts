@@ -27,11 +27,12 @@ export function publicRoutes(app: Hono<AppEnv>, deps: AppDeps): void {
   });
   app.get("/api/health", ...publicOps.health, (c) => {
     const health: Health = healthOf(deps.registry, startedAt, Date.now(), deps.version);
+    // In a cluster only: a server on its own keeps the single-server shape.
     const cluster = deps.cluster;
-    if (cluster) {
-      health.cluster = cluster.status;
-      const node = cluster.shownId;
-      if (node !== undefined) health.node = node;
+    const node = cluster?.shownId;
+    if (cluster && node !== undefined) {
+      health.node = node;
+      health.cluster = cluster.status === "joined" ? "joined" : "detached";
     }
     return c.json(health);
   });
