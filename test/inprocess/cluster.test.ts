@@ -227,11 +227,11 @@ describe("a cluster of servers around Redis", () => {
       // Its stats each second, with the origin's figures.
       const sending = pub.sendVideo(150, 20);
       await waitFor(() => events.some((e) => e.event === "stats" && e.data["room"] === "remote-live" && (e.data["bitrate"] as number) > 0 && e.data["viewers"] === 1), 8000, "stats with A's bitrate");
-      await sending;
       // A client that connects now has it in its first list.
       const late = await sse(`${b.url}/api/events`, abort.signal);
       await waitFor(() => late.length > 0, 5000, "the late client's rooms event");
       expect(late[0]).toMatchObject({ event: "rooms", data: [{ room: "remote-live", hasPublisher: true, viewers: 1 }] });
+      await sending;
       await pub.close();
       await waitFor(() => events.some((e) => e.event === "room-closed" && e.data["room"] === "remote-live"), 5000, "room-closed from A");
     } finally {
